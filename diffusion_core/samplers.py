@@ -1,0 +1,244 @@
+"""One streaming sampling loop for DDPM and DDIM, with classifier-free and classifier guidance.
+
+DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) and DDIM (Song et al. 2021,
+eq. 12) differ only in how x_{t_prev} is formed from (x̂0, ε̂), so both are settings
+of the loop in `sample`, which yields a `SamplerStep` after every update. The
+sampler sees the network only as a `denoiser(x_t, t, labels)` callable.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .parameterization import check_prediction, to_x0_eps
+from .schedules import NoiseSchedule
+
+SAMPLERS = ("ddpm", "ddim")
+SPACINGS = ("trailing", "leading", "linspace")
+VARIANCE_TYPES = ("fixed_small", "fixed_large")
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+ClassifierGrad = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SamplerStep:
+    """What one reverse step produced.
+
+    index: 0-based position in the trajectory, of `num_steps`
+    t: the timestep the model saw (x_t); t_prev: the timestep of `x` (-1 once finished)
+    x: x_{t_prev}, shaped like the sample; the last step's x is the final sample
+    x0: the prediction x̂0 at t (after clipping); eps: the guided ε̂ at t
+    """
+
+    index: int
+    num_steps: int
+    t: int
+    t_prev: int
+    x: torch.Tensor
+    x0: torch.Tensor
+    eps: torch.Tensor
+
+
+def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing") -> list[int]:
+    """The descending training timesteps a `steps`-step sampler visits.
+
+    Spacings as in diffusers and "Common Diffusion Noise Schedules and Sample Steps
+    are Flawed" (Lin et al. 2024, table 2): `trailing` always starts at T-1,
+    `leading` at T - T//steps, `linspace` rounds an even grid over [0, T-1].
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown timestep spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
+    if not isinstance(steps, (int, np.integer)) or not 1 <= steps <= num_train_steps:
+        raise ValueError(f"steps must be an integer from 1 to {num_train_steps}, got {steps!r}")
+    if spacing == "trailing":
+        ts = np.round(np.arange(num_train_steps, 0, -num_train_steps / steps)).astype(np.int64) - 1
+    elif spacing == "leading":
+        ts = (np.arange(steps) * (num_train_steps // steps))[::-1]
+    else:
+        ts = np.linspace(0, num_train_steps - 1, steps).round().astype(np.int64)[::-1]
+    return [int(t) for t in ts]
+
+
+def make_generator(generator: torch.Generator | int | None) -> torch.Generator:
+    """A CPU generator from a seed, an existing generator, or fresh entropy."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    seed = secrets.randbits(63) if generator is None else int(generator)
+    return torch.Generator().manual_seed(seed)
+
+
+def draw_noise(shape, generator: torch.Generator, device, dtype=torch.float32) -> torch.Tensor:
+    """Standard normal noise drawn on the generator's device, then moved to `device`.
+
+    Drawing on the (CPU) generator keeps a seed's trajectory identical whichever
+    device runs the model.
+    """
+    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
+
+
+def _resolve_device(device, x_T, denoiser) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if x_T is not None:
+        return x_T.device
+    if isinstance(denoiser, torch.nn.Module):
+        parameter = next(denoiser.parameters(), None)
+        if parameter is not None:
+            return parameter.device
+    return torch.device("cpu")
+
+
+def sample(
+    denoiser: Denoiser,
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    sampler: str = "ddpm",
+    steps: int | None = 50,
+    eta: float = 0.0,
+    labels: torch.Tensor | int | None = None,
+    guidance: float = 0.0,
+    prediction: str = "epsilon",
+    clip_range: tuple[float, float] | None = None,
+    spacing: str = "trailing",
+    classifier_grad: ClassifierGrad | None = None,
+    x_T: torch.Tensor | None = None,
+    generator: torch.Generator | int | None = None,
+    device: torch.device | str | None = None,
+    variance: str = "fixed_small",
+) -> Iterator[SamplerStep]:
+    """Run the reverse process from x_T and yield a `SamplerStep` after every update.
+
+    denoiser(x_t, t, labels) returns the model's prediction of type `prediction`;
+    t is a long tensor (B,), labels a long tensor (B,) where -1 marks an
+    unconditional row, or None for an all-unconditional batch.
+
+    sampler: "ddpm" (ancestral, `variance` fixed_small β̃ or fixed_large β) or
+    "ddim" (`eta` in [0, 1]: 0 deterministic, 1 matches DDPM fixed_small).
+    steps: how many of the schedule's timesteps to visit (None: all), chosen by
+    `spacing`; DDPM over fewer steps uses the respaced betas.
+    guidance: classifier-free guidance weight w, ε̃ = (1+w) ε(x, c) - w ε(x, ∅),
+    with the conditional and unconditional rows in one batched model call.
+    classifier_grad(x_t, t, labels): ∇_x log p(y | x_t) (already scaled); shifts the
+    DDPM mean by Σ·∇ and the DDIM ε̂ by -√(1-ᾱ_t)·∇ (Dhariwal & Nichol 2021).
+    x_T: optional starting noise (B, ...); otherwise drawn from `generator`
+    (a seed or a CPU torch.Generator) so runs are reproducible on any device.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if variance not in VARIANCE_TYPES:
+        raise ValueError(f"unknown variance type {variance!r}; choose one of {', '.join(VARIANCE_TYPES)}")
+    check_prediction(prediction)
+    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+        raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
+    if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
+        raise ValueError(f"guidance weight must be a finite number >= 0, got {guidance!r}")
+    timesteps = make_timesteps(
+        schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing
+    )
+    device = _resolve_device(device, x_T, denoiser)
+    generator = make_generator(generator)
+    batch = shape[0]
+
+    if x_T is None:
+        x = draw_noise(shape, generator, device)
+    else:
+        if tuple(x_T.shape) != tuple(shape):
+            raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
+        x = x_T.to(device=device, dtype=torch.float32)
+
+    if isinstance(labels, int):
+        labels = torch.full((batch,), labels, dtype=torch.long)
+    if labels is not None:
+        labels = torch.as_tensor(labels, dtype=torch.long).to(device)
+        if labels.shape != (batch,):
+            raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
+    use_cfg = labels is not None and guidance > 0
+    model_labels = torch.cat([labels, torch.full_like(labels, -1)]) if use_cfg else labels
+    model_batch = 2 * batch if use_cfg else batch
+    t_rows = torch.tensor(timesteps, dtype=torch.long, device=device)[:, None].expand(-1, model_batch)
+
+    # Per-step coefficients in float64 from the respaced schedule, as Python floats,
+    # so the loop makes no device round trip and no per-step tensor allocation.
+    respaced = schedule.respace(timesteps, device="cpu", dtype=torch.float64)
+    coefficients = {
+        name: getattr(respaced, name).flip(0).tolist()
+        for name in (
+            "alphas_cumprod",
+            "alphas_cumprod_prev",
+            "betas",
+            "posterior_variance",
+            "posterior_mean_coef1",
+            "posterior_mean_coef2",
+        )
+    }
+
+    def run() -> Iterator[SamplerStep]:
+        nonlocal x
+        num_steps = len(timesteps)
+        for i, t in enumerate(timesteps):
+            t_prev = timesteps[i + 1] if i + 1 < num_steps else -1
+            ab, ab_prev = coefficients["alphas_cumprod"][i], coefficients["alphas_cumprod_prev"][i]
+            sqrt_ab, sqrt_1m_ab = math.sqrt(ab), math.sqrt(1.0 - ab)
+
+            if use_cfg:
+                cond, uncond = denoiser(torch.cat([x, x]), t_rows[i], model_labels).chunk(2)
+                # (1+w)·c - w·u. Every prediction type is affine in ε given the same
+                # x_t and t, so guiding the raw output equals guiding ε.
+                output = torch.lerp(uncond, cond, 1.0 + guidance)
+            else:
+                output = denoiser(x, t_rows[i], model_labels)
+
+            if classifier_grad is not None and sampler == "ddim":
+                # condition_score: ε̂ ← ε̂ - √(1-ᾱ_t) ∇ log p(y|x_t), then x̂0 from the new ε̂.
+                _, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, prediction)
+                eps = eps - sqrt_1m_ab * _gradient(classifier_grad, x, t_rows[i][:batch], labels)
+                x0, eps = to_x0_eps(eps, x, sqrt_ab, sqrt_1m_ab, "epsilon", clip_range)
+            else:
+                x0, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, prediction, clip_range)
+
+            last = t_prev < 0
+            if sampler == "ddim":
+                # DDIM eq. 16: σ = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1 - ᾱ_t/ᾱ_prev).
+                sigma = eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev))
+                # DDIM eq. 12: x_prev = √ᾱ_prev x̂0 + √(1-ᾱ_prev-σ²) ε̂ + σ z.
+                direction = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))
+                mean = math.sqrt(ab_prev) * x0 + direction * eps
+                variance_t = sigma**2
+            else:
+                # DDPM eq. 7: μ̃ = c1 x̂0 + c2 x_t; Σ = β̃ (fixed_small) or β (fixed_large).
+                mean = coefficients["posterior_mean_coef1"][i] * x0 + coefficients["posterior_mean_coef2"][i] * x
+                variance_t = coefficients["posterior_variance" if variance == "fixed_small" else "betas"][i]
+                if classifier_grad is not None:
+                    # condition_mean: μ ← μ + Σ ∇ log p(y|x_t).
+                    mean = mean + variance_t * _gradient(classifier_grad, x, t_rows[i][:batch], labels)
+            if last or variance_t == 0.0:
+                x = mean
+            else:
+                x = mean + math.sqrt(variance_t) * draw_noise(shape, generator, device, x.dtype)
+            yield SamplerStep(i, num_steps, t, t_prev, x, x0, eps)
+
+    # A classifier gradient needs autograd, which inference mode forbids.
+    context = torch.no_grad if classifier_grad is not None else torch.inference_mode
+    return _each_step_in(context, run())
+
+
+def _gradient(classifier_grad: ClassifierGrad, x, t, labels) -> torch.Tensor:
+    with torch.enable_grad():
+        return classifier_grad(x, t, labels).detach()
+
+
+def _each_step_in(context: Callable, steps: Iterator[SamplerStep]) -> Iterator[SamplerStep]:
+    """Advance `steps` inside `context` without leaking the context to the consumer between steps."""
+    while True:
+        with context():
+            step = next(steps, None)
+        if step is None:
+            return
+        yield step
