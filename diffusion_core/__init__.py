@@ -1,7 +1,9 @@
 """diffusion_core: schedules, parameterizations and samplers for small diffusion models."""
 
+from .data import TOY_DATASETS, toy_dataset
 from .device import pick_device
 from .parameterization import PREDICTION_TYPES
+from .pipeline import Pipeline, load_pipeline
 from .samplers import SAMPLERS, SPACINGS, SamplerStep, make_timesteps, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
 
@@ -10,9 +12,13 @@ __all__ = [
     "PREDICTION_TYPES",
     "SAMPLERS",
     "SPACINGS",
+    "TOY_DATASETS",
     "NoiseSchedule",
+    "Pipeline",
     "SamplerStep",
+    "load_pipeline",
     "make_timesteps",
     "pick_device",
     "sample",
+    "toy_dataset",
 ]

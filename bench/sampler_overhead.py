@@ -1,0 +1,133 @@
+"""What does the sampling loop cost beside its model? And beside diffusers' scheduler loop?
+
+For a 2D FiLM MLP (the shipped moons model's architecture, 2000 points) and a
+small conv net (16 images of 28×28), on the CPU, prints medians over repeats of:
+  model  - the bare forward passes of one trajectory (same calls, no sampler)
+  ours   - the full `diffusion_core.sample` loop
+  diffusers - the equivalent DDPMScheduler / DDIMScheduler loop with the same model
+and the ratios ours/model and ours/diffusers, all from one process, interleaved.
+
+    python bench/sampler_overhead.py [--repeats 5] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from diffusion_core import NoiseSchedule, sample  # noqa: E402
+from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding  # noqa: E402
+
+
+class TinyConvNet(nn.Module):
+    """A small conv denoiser, x: (B, 1, 28, 28); only its cost matters here."""
+
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        self.time = SinusoidalTimeEmbedding(32)
+        self.to_shift = nn.Linear(32, channels)
+        self.inp = nn.Conv2d(1, channels, 3, padding=1)
+        self.mid = nn.Conv2d(channels, channels, 3, padding=1)
+        self.out = nn.Conv2d(channels, 1, 3, padding=1)
+
+    def forward(self, x, t, labels=None):
+        h = nn.functional.silu(self.inp(x) + self.to_shift(self.time(t))[:, :, None, None])
+        return self.out(nn.functional.silu(self.mid(h)))
+
+
+def shipped_mlp() -> tuple[FiLMMLP, str]:
+    config_path = ROOT / "checkpoints" / "moons" / "config.json"
+    if config_path.exists():
+        config = MLPConfig.from_dict(json.loads(config_path.read_text())["model"])
+        source = "checkpoints/moons architecture"
+    else:
+        config, source = MLPConfig(), "default MLPConfig (no shipped moons checkpoint found)"
+    return FiLMMLP(config).eval(), f"{source}: {sum(p.numel() for p in FiLMMLP(config).parameters()):,} parameters"
+
+
+def bare_model(model, x, timesteps, labels):
+    with torch.inference_mode():
+        for t in timesteps:
+            model(x, torch.full((x.shape[0],), t, dtype=torch.long), labels)
+
+
+def ours(model, schedule, shape, sampler, steps, labels):
+    for _ in sample(model, schedule, shape, sampler=sampler, steps=steps, labels=labels, generator=0):
+        pass
+
+
+def diffusers_loop(model, scheduler, shape, steps, labels):
+    generator = torch.Generator().manual_seed(0)
+    scheduler.set_timesteps(steps)
+    x = torch.randn(shape, generator=generator)
+    with torch.inference_mode():
+        for t in scheduler.timesteps:
+            output = model(x, t.expand(shape[0]), labels)
+            x = scheduler.step(output, t, x, generator=generator).prev_sample
+
+
+def median_seconds(fn, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per variant (median reported)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    torch.manual_seed(0)
+    mlp, mlp_note = shipped_mlp()
+    cases = [
+        ("2D MLP, 2000 points", mlp, (2000, 2), torch.zeros(2000, dtype=torch.long)),
+        ("conv net, 16 × 28×28", TinyConvNet().eval(), (16, 1, 28, 28), None),
+    ]
+    schedule = NoiseSchedule.create("linear", 1000)
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}; MLP = {mlp_note}\n")
+    print(f"{'case':<24}{'sampler':<10}{'model s':>9}{'ours s':>9}{'diffusers s':>13}{'ours/model':>12}"
+          f"{'ours/diffusers':>16}")
+    for name, model, shape, labels in cases:
+        for sampler, steps in (("ddim", 50), ("ddpm", 1000)):
+            make = DDIMScheduler if sampler == "ddim" else DDPMScheduler
+            scheduler = make(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False,
+                             timestep_spacing="trailing")
+            if steps == 1000 and name.startswith("conv"):
+                steps = 250  # keep the run short; the per-step cost is what matters
+            scheduler.set_timesteps(steps)
+            timesteps = scheduler.timesteps.tolist()
+            x = torch.randn(shape)
+            variants = {
+                "model": lambda: bare_model(model, x, timesteps, labels),
+                "ours": lambda: ours(model, schedule, shape, sampler, steps, labels),
+                "diffusers": lambda: diffusers_loop(model, scheduler, shape, steps, labels),
+            }
+            for fn in variants.values():  # warm-up
+                fn()
+            samples = {key: [] for key in variants}
+            for _ in range(args.repeats):  # interleaved, so drift hits all three alike
+                for key, fn in variants.items():
+                    samples[key] += median_seconds(fn, 1)
+            m = {key: statistics.median(v) for key, v in samples.items()}
+            print(f"{name:<24}{sampler + '-' + str(steps):<10}{m['model']:>9.3f}{m['ours']:>9.3f}"
+                  f"{m['diffusers']:>13.3f}{m['ours'] / m['model']:>12.3f}{m['ours'] / m['diffusers']:>16.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Checkpoint folders: config.json + model.safetensors (+ README.md), saved atomically, loaded strictly.
+
+The two file names follow huggingface_hub's `PyTorchModelHubMixin` (config.json beside
+model.safetensors holding the weights), so a folder can be pushed to and pulled from
+the Hub as is. A resumable training state lives beside them in
+training_state.safetensors + training_state.json (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .models import FiLMMLP, MLPConfig
+from .schedules import NoiseSchedule
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+STATE_WEIGHTS_NAME = "training_state.safetensors"
+STATE_META_NAME = "training_state.json"
+FORMAT_VERSION = 1
+ARCHITECTURES = ("FiLMMLP",)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing a file or does not match what loading expects."""
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """The contents of config.json: everything that rebuilds the model and its sampler settings."""
+
+    model: MLPConfig
+    schedule: dict
+    class_names: tuple[str, ...]
+    dataset: str
+    clip_range: tuple[float, float] | None = None
+    training: dict = field(default_factory=dict)
+    architecture: str = "FiLMMLP"
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": self.format_version,
+            "architecture": self.architecture,
+            "model": self.model.to_dict(),
+            "prediction_type": self.model.prediction,
+            "schedule": dict(self.schedule),
+            "clip_range": None if self.clip_range is None else list(self.clip_range),
+            "class_names": list(self.class_names),
+            "dataset": self.dataset,
+            "training": dict(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = CONFIG_NAME) -> CheckpointConfig:
+        """Validate a parsed config.json; raises CheckpointError naming the bad entry."""
+        required = {"format_version", "architecture", "model", "prediction_type", "schedule", "class_names", "dataset"}
+        allowed = required | {"clip_range", "training"}
+        if not isinstance(values, dict):
+            raise CheckpointError(f"{source}: expected a JSON object, got {type(values).__name__}")
+        missing, unknown = sorted(required - set(values)), sorted(set(values) - allowed)
+        if missing or unknown:
+            raise CheckpointError(f"{source}: missing keys {missing}, unknown keys {unknown}; allowed: {sorted(allowed)}")
+        if values["format_version"] != FORMAT_VERSION:
+            raise CheckpointError(f"{source}: format_version {values['format_version']!r} is not {FORMAT_VERSION}")
+        if values["architecture"] not in ARCHITECTURES:
+            raise CheckpointError(f"{source}: architecture {values['architecture']!r} is not one of {ARCHITECTURES}")
+        try:
+            model = MLPConfig.from_dict(values["model"])
+            NoiseSchedule.create(**values["schedule"])
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{source}: {error}") from error
+        if values["prediction_type"] != model.prediction:
+            raise CheckpointError(
+                f"{source}: prediction_type {values['prediction_type']!r} differs from model.prediction {model.prediction!r}"
+            )
+        names = values["class_names"]
+        if not (isinstance(names, list) and len(names) == model.num_classes and all(isinstance(n, str) for n in names)):
+            raise CheckpointError(f"{source}: class_names must list {model.num_classes} strings, got {names!r}")
+        clip = values.get("clip_range")
+        if clip is not None and not (isinstance(clip, list) and len(clip) == 2 and clip[0] < clip[1]):
+            raise CheckpointError(f"{source}: clip_range must be null or [low, high] with low < high, got {clip!r}")
+        return cls(
+            model=model,
+            schedule=dict(values["schedule"]),
+            class_names=tuple(names),
+            dataset=str(values["dataset"]),
+            clip_range=None if clip is None else (float(clip[0]), float(clip[1])),
+            training=dict(values.get("training") or {}),
+            architecture=values["architecture"],
+        )
+
+    def build_model(self) -> FiLMMLP:
+        return FiLMMLP(self.model)
+
+    def build_schedule(self) -> NoiseSchedule:
+        return NoiseSchedule.create(**self.schedule)
+
+
+def save_checkpoint(
+    folder: Path | str,
+    config: CheckpointConfig,
+    weights: dict[str, torch.Tensor],
+    training_state: tuple[dict[str, torch.Tensor], dict] | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically: build it in a temporary sibling folder, then swap it in.
+
+    An interrupted save leaves the previous folder untouched (at worst it sits
+    renamed beside the new one as `.<name>.old-*` if the process dies mid-swap).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        (staging / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, staging / WEIGHTS_NAME, {"format": "pt"})
+        if training_state is not None:
+            tensors, meta = training_state
+            save_file(tensors, staging / STATE_WEIGHTS_NAME)
+            (staging / STATE_META_NAME).write_text(json.dumps(meta) + "\n")
+        for name, content in (extra_files or {}).items():
+            (staging / name).write_bytes(content)
+        _make_readable(staging)
+        _swap_in(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def _make_readable(folder: Path) -> None:
+    """Give the temporary folder and its files the umask's usual modes (mkdtemp makes them private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    if not folder.exists():
+        os.replace(staging, folder)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+    os.replace(folder, old / folder.name)
+    os.replace(staging, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_file_atomically(path: Path, content: bytes) -> None:
+    """Replace one file in a checkpoint folder without ever leaving it half written."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(content)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
+
+
+def load_config(folder: Path | str) -> CheckpointConfig:
+    """Read and validate `folder`/config.json."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing; a checkpoint folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON: {error}") from error
+    return CheckpointConfig.from_dict(values, source=str(path))
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Load a safetensors file, turning a missing or unreadable file into a CheckpointError."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from error
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError naming missing names, unknown names and shape mismatches."""
+    missing = sorted(set(expected) - set(found))
+    unknown = sorted(set(found) - set(expected))
+    shapes = [
+        f"{name}: file {tuple(found[name].shape)} vs model {tuple(expected[name].shape)}"
+        for name in sorted(set(expected) & set(found))
+        if found[name].shape != expected[name].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing tensors {missing}")
+    if unknown:
+        problems.append(f"unknown tensors {unknown}")
+    if shapes:
+        problems.append("shape mismatch " + "; ".join(shapes))
+    if problems:
+        raise CheckpointError(f"{source}: " + ", ".join(problems))
+
+
+def load_model(folder: Path | str) -> tuple[FiLMMLP, CheckpointConfig]:
+    """Rebuild the model of a checkpoint folder and load its (EMA) weights strictly; model in eval mode."""
+    folder = Path(folder)
+    config = load_config(folder)
+    model = config.build_model()
+    weights = read_safetensors(folder / WEIGHTS_NAME)
+    check_state_dict(model.state_dict(), weights, str(folder / WEIGHTS_NAME))
+    model.load_state_dict(weights)
+    return model.eval(), config
+
+
+def load_training_state(folder: Path | str) -> tuple[dict[str, torch.Tensor], dict]:
+    """The (tensors, metadata) a `Trainer.load_state` resumes from."""
+    folder = Path(folder)
+    tensors = read_safetensors(folder / STATE_WEIGHTS_NAME)
+    meta_path = folder / STATE_META_NAME
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path} is missing; cannot resume without it")
+    try:
+        return tensors, json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {error}") from error

@@ -1,0 +1,103 @@
+"""The quality figures of a toy checkpoint: SW ratio for DDPM-all and DDIM-50, and class conformity."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .data import toy_dataset
+from .metrics import class_conformity, sliced_wasserstein_ratio
+from .pipeline import Pipeline
+
+GUIDANCE_WEIGHTS = (0.0, 1.0, 3.0, 5.0)
+FRESH_SEEDS = tuple(10_000 + k for k in range(5))
+REFERENCE_SEED = 20_000
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How many points and which samplers the figures use."""
+
+    n_samples: int = 10_000
+    n_conformity: int = 2_000
+    num_directions: int = 128
+    ddim_steps: int = 50
+    conformity_sampler: str = "ddim"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """sw_ddpm / sw_ddim: SW ratios (≈1 is perfect); conformity[w][c]: share of class c at guidance w."""
+
+    dataset: str
+    sw_ddpm: float
+    sw_ddim: float
+    conformity: dict[str, list[float]]
+    settings: EvalSettings
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self, class_names: tuple[str, ...]) -> list[str]:
+        """The figures as printed by `train_toy.py eval` and written in the model card."""
+        s = self.settings
+        rows = [
+            f"SW ratio, DDPM all steps, {s.n_samples} points: {self.sw_ddpm:.3f}  (target <= 1.5)",
+            f"SW ratio, DDIM {s.ddim_steps} steps, {s.n_samples} points: {self.sw_ddim:.3f}  (target <= 2.0)",
+            f"class conformity ({s.conformity_sampler.upper()}"
+            f"{' ' + str(s.ddim_steps) + ' steps' if s.conformity_sampler == 'ddim' else ''}, "
+            f"{s.n_conformity} points per class; target >= 99% at w=3):",
+        ]
+        for weight, shares in self.conformity.items():
+            cells = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(class_names, shares))
+            rows.append(f"  w={weight}: {cells}")
+        rows.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
+        return rows
+
+
+def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSettings()) -> EvalReport:
+    """Sample from `pipeline` and score it against fresh draws of `dataset`."""
+    fresh = [toy_dataset(dataset, settings.n_samples, seed)[0] for seed in FRESH_SEEDS]
+    seconds = {}
+    ratios = {}
+    for sampler, steps in (("ddpm", None), ("ddim", settings.ddim_steps)):
+        start = time.perf_counter()
+        generated = pipeline.generate(settings.n_samples, sampler=sampler, steps=steps, seed=settings.seed)
+        seconds[sampler] = time.perf_counter() - start
+        ratios[sampler] = sliced_wasserstein_ratio(generated, fresh, settings.num_directions).ratio
+    reference, labels = toy_dataset(dataset, settings.n_samples, REFERENCE_SEED)
+    start = time.perf_counter()
+    conformity = {}
+    for weight in GUIDANCE_WEIGHTS:
+        shares = []
+        for index in range(len(pipeline.class_names)):
+            points = pipeline.generate(
+                settings.n_conformity,
+                sampler=settings.conformity_sampler,
+                steps=settings.ddim_steps if settings.conformity_sampler == "ddim" else None,
+                label=index,
+                guidance=weight,
+                seed=settings.seed + 1 + index,
+            )
+            shares.append(class_conformity(points, index, reference, labels))
+        conformity[f"{weight:g}"] = shares
+    seconds["conformity"] = time.perf_counter() - start
+    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds)
+
+
+def meets_targets(report: EvalReport) -> bool:
+    """The issue's gates: SW ≤ 1.5 (DDPM), ≤ 2.0 (DDIM-50), conformity ≥ 99% per class at w=3."""
+    return report.sw_ddpm <= 1.5 and report.sw_ddim <= 2.0 and min(report.conformity["3"]) >= 0.99
+
+
+def sample_with_labels(pipeline: Pipeline, n_per_class: int, guidance: float = 3.0, seed: int = 0):
+    """Class-conditional samples for the model card's picture: points (N, D) and their labels (N,)."""
+    points, labels = [], []
+    for index in range(len(pipeline.class_names)):
+        points.append(pipeline.generate(n_per_class, sampler="ddim", label=index, guidance=guidance, seed=seed + index))
+        labels.append(torch.full((n_per_class,), index, dtype=torch.long))
+    return torch.cat(points), torch.cat(labels)

@@ -1,0 +1,98 @@
+"""A trained checkpoint ready to sample: `load_pipeline("moons").generate(1000, label="upper moon")`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from .checkpoint import CheckpointConfig, CheckpointError, load_model
+from .device import pick_device
+from .samplers import SAMPLERS, SamplerStep, sample
+
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEFAULT_STEPS = {"ddpm": None, "ddim": 50}
+
+
+def resolve_checkpoint(name_or_path: str | Path, root: Path = CHECKPOINTS_DIR) -> Path:
+    """A checkpoint folder from a path, or from a name under `root` (checkpoints/)."""
+    path = Path(name_or_path)
+    if (path / "config.json").is_file():
+        return path
+    if (root / str(name_or_path) / "config.json").is_file():
+        return root / str(name_or_path)
+    available = sorted(p.name for p in root.glob("*") if (p / "config.json").is_file()) if root.is_dir() else []
+    raise CheckpointError(
+        f"no checkpoint {str(name_or_path)!r}: not a folder with config.json, nor a name in {root} "
+        f"(available: {', '.join(available) or 'none'})"
+    )
+
+
+class Pipeline:
+    """A denoiser, its schedule and sampler settings, and the class names it was trained on."""
+
+    def __init__(self, model: torch.nn.Module, config: CheckpointConfig, device: torch.device | str | None = None):
+        self.device = pick_device(None if device is None else str(device))
+        self.model = model.to(self.device).eval()
+        self.config = config
+        self.schedule = config.build_schedule().to(self.device)
+        self.class_names = config.class_names
+        self.prediction = config.model.prediction
+        self.clip_range = config.clip_range
+
+    def label_index(self, label: int | str | None) -> int | None:
+        """A class index from a class name or index; None stays None (unconditional)."""
+        if label is None:
+            return None
+        if isinstance(label, str):
+            if label not in self.class_names:
+                raise ValueError(f"unknown class {label!r}; choose one of {list(self.class_names)} or None")
+            return self.class_names.index(label)
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(self.class_names):
+            raise ValueError(f"class index must be an integer in [0, {len(self.class_names) - 1}] or None, got {label!r}")
+        return label
+
+    def trajectory(
+        self,
+        n: int = 1000,
+        sampler: str = "ddpm",
+        steps: int | None = None,
+        label: int | str | None = None,
+        guidance: float = 0.0,
+        eta: float = 0.0,
+        seed: int | None = None,
+    ) -> Iterator[SamplerStep]:
+        """Yield every `SamplerStep` of drawing n points; steps None: all T for ddpm, 50 for ddim."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        index = self.label_index(label)
+        return sample(
+            self.model,
+            self.schedule,
+            (n, self.config.model.data_dim),
+            sampler=sampler,
+            steps=DEFAULT_STEPS[sampler] if steps is None else steps,
+            eta=eta,
+            labels=index,
+            guidance=guidance if index is not None else 0.0,
+            prediction=self.prediction,
+            clip_range=self.clip_range,
+            generator=seed,
+            device=self.device,
+        )
+
+    def generate(self, n: int = 1000, **options) -> torch.Tensor:
+        """The final samples (n, D) on the CPU, in data coordinates; options as for `trajectory`."""
+        last = None
+        for last in self.trajectory(n, **options):
+            pass
+        return last.x.detach().cpu()
+
+
+def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = None) -> Pipeline:
+    """Load a checkpoint by name (a folder in checkpoints/) or path, on `device` or the best one."""
+    model, config = load_model(resolve_checkpoint(name_or_path))
+    return Pipeline(model, config, device)

@@ -1,0 +1,186 @@
+"""The denoising training loop, generic over the model and the source of batches.
+
+Each step draws (x_0, y) from the batch source, t ~ U{0..T-1} and ε ~ N(0, I),
+forms x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε (DDPM eq. 4), drops each label to the null label
+with probability p_uncond (classifier-free guidance, Ho & Salimans 2022, Algorithm 1)
+and regresses the network on the target of its prediction type, ‖target - f(x_t, t, y)‖²
+(DDPM eq. 14 for ε). AdamW with warmup and cosine decay, gradient clipping, and an
+exponential moving average of the weights that sampling uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .parameterization import check_prediction, prediction_target
+from .schedules import NoiseSchedule
+
+BatchSource = Callable[[int, torch.Generator], "tuple[torch.Tensor, torch.Tensor | None]"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; saved in config.json under `training`."""
+
+    steps: int = 3000
+    batch_size: int = 1024
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.998
+    p_uncond: float = 0.15
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not 0.0 <= self.p_uncond <= 1.0:
+            raise ValueError(f"p_uncond must be in [0, 1], got {self.p_uncond!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warmup over `warmup_steps`, then cosine decay to `final_lr_fraction` · lr at `steps`."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    floor = config.final_lr_fraction
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def ema_decay_at(config: TrainConfig, step: int) -> float:
+    """The EMA decay, ramped as min(decay, (1 + n)/(10 + n)) so early averages forget the init."""
+    return min(config.ema_decay, (1.0 + step) / (10.0 + step))
+
+
+class Trainer:
+    """Trains `model` on batches from `batch_source(batch_size, generator)`; keeps `ema`, `losses`, `step`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        schedule: NoiseSchedule,
+        batch_source: BatchSource,
+        config: TrainConfig,
+        prediction: str = "epsilon",
+        device: torch.device | str = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.schedule = schedule.to(self.device)
+        self.batch_source = batch_source
+        self.config = config
+        self.prediction = check_prediction(prediction)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # Every random draw of training (data, t, ε, label dropout) comes from this generator.
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.losses: list[float] = []
+        self.seconds = 0.0
+
+    def loss(self, x0: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The mean squared error of the prediction target on one batch x0: (B, ...)."""
+        batch = x0.shape[0]
+        g = self.generator
+        t = torch.randint(0, self.schedule.num_train_steps, (batch,), generator=g).to(self.device)
+        noise = torch.randn(x0.shape, generator=g).to(self.device)
+        if labels is not None:
+            dropped = torch.rand(batch, generator=g).to(self.device) < self.config.p_uncond
+            labels = torch.where(dropped, torch.full_like(labels, -1), labels)
+        x_t = self.schedule.q_sample(x0, t, noise)
+        shape = (batch,) + (1,) * (x0.dim() - 1)
+        sqrt_ab = self.schedule.sqrt_alphas_cumprod[t].reshape(shape)
+        sqrt_1m_ab = self.schedule.sqrt_one_minus_alphas_cumprod[t].reshape(shape)
+        target = prediction_target(self.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
+        return (self.model(x_t, t, labels) - target).square().mean()
+
+    def train_step(self) -> float:
+        x0, labels = self.batch_source(self.config.batch_size, self.generator)
+        x0 = x0.to(self.device)
+        labels = None if labels is None else labels.to(self.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.step)
+        loss = self.loss(x0, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        decay = ema_decay_at(self.config, self.step)
+        with torch.no_grad():
+            for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
+                ema_p.lerp_(p, 1.0 - decay)
+        self.step += 1
+        return loss.item()
+
+    def run(self, until: int | None = None, progress: bool = True, log_every: int = 25) -> list[float]:
+        """Train up to step `until` (default `config.steps`); returns all losses so far."""
+        until = self.config.steps if until is None else until
+        self.model.train()
+        bar = tqdm(total=max(until, self.config.steps), initial=self.step, disable=not progress, desc="train", unit="step")
+        start = time.perf_counter()
+        try:
+            while self.step < until:
+                loss = self.train_step()
+                self.losses.append(loss)
+                bar.update(1)
+                if self.step % log_every == 0:
+                    recent = self.losses[-log_every:]
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+        finally:
+            self.seconds += time.perf_counter() - start
+            bar.close()
+        return self.losses
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Everything needed to resume: tensors (safetensors-ready) and JSON-ready metadata."""
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in self.ema.state_dict().items()})
+        optimizer = self.optimizer.state_dict()
+        for index, values in optimizer["state"].items():
+            for key, value in values.items():
+                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        tensors["rng"] = self.generator.get_state()
+        meta = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "losses": self.losses,
+            "param_groups": optimizer["param_groups"],
+        }
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Restore a `state()`; raises ValueError naming what does not fit this trainer."""
+        for prefix, module in (("model.", self.model), ("ema.", self.ema)):
+            weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            missing, unexpected = module.load_state_dict(weights, strict=False)
+            if missing or unexpected:
+                raise ValueError(f"training state {prefix[:-1]} weights do not fit: missing {missing}, unknown {unexpected}")
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value.to(self.device) if name != "step" else value
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.generator.set_state(tensors["rng"])
+        self.step = int(meta["step"])
+        self.seconds = float(meta["seconds"])
+        self.losses = [float(v) for v in meta["losses"]]

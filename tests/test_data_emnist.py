@@ -1,0 +1,151 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion_core.data.emnist import (
+    BYCLASS_NAMES,
+    EMNISTDataMissing,
+    IDXFormatError,
+    batch_source,
+    case_merged,
+    file_names,
+    load_emnist,
+    split_indices,
+)
+
+IMAGES, LABELS, MAPPING = file_names("byclass")
+
+
+def upright_l() -> np.ndarray:
+    """A 28×28 'L': a vertical bar on the left and a foot along the bottom, so a transpose shows."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[4:24, 6] = 255
+    image[23, 6:20] = 255
+    return image
+
+
+def write_split(
+    folder,
+    images: np.ndarray,
+    labels: np.ndarray,
+    mapping: str | None = None,
+    images_magic: int = 0x803,
+    labels_magic: int = 0x801,
+) -> None:
+    """Write images (N, 28, 28) stored transposed, as EMNIST does, and labels (N,) as gzip IDX."""
+    stored = np.ascontiguousarray(images.transpose(0, 2, 1))
+    header = struct.pack(">IIII", images_magic, len(stored), 28, 28)
+    (folder / IMAGES).write_bytes(gzip.compress(header + stored.tobytes()))
+    (folder / LABELS).write_bytes(
+        gzip.compress(struct.pack(">II", labels_magic, len(labels)) + labels.astype(np.uint8).tobytes())
+    )
+    if mapping is None:
+        mapping = "".join(f"{i} {ord(name)}\r\n" for i, name in enumerate(BYCLASS_NAMES))
+    (folder / MAPPING).write_text(mapping)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    images = np.stack(
+        [upright_l(), np.full((28, 28), 51, dtype=np.uint8), np.zeros((28, 28), dtype=np.uint8)]
+    )
+    write_split(tmp_path, images, np.array([21, 36, 61]))
+    return tmp_path
+
+
+def test_loader_returns_upright_images_scaled_to_minus_one_one_with_labels_and_names(tiny):
+    data = load_emnist(tiny)
+    assert data.images.shape == (3, 1, 28, 28) and data.images.dtype == torch.float32
+    expected_l = torch.from_numpy(upright_l()).float() / 127.5 - 1
+    assert torch.equal(data.images[0, 0], expected_l)
+    # The foot of the L is a bottom row, not a right-hand column: the stored transpose was undone.
+    assert data.images[0, 0, 23, 6:20].eq(1.0).all() and data.images[0, 0, 6:20, 23].eq(-1.0).all()
+    assert data.images[1].unique().tolist() == pytest.approx([51 / 127.5 - 1])
+    assert data.images[2].unique().tolist() == [-1.0]
+    assert data.labels.tolist() == [21, 36, 61] and data.labels.dtype == torch.long
+    assert [data.class_names[i] for i in data.labels] == ["L", "a", "z"]
+    assert len(data.class_names) == 62 and "".join(data.class_names[:11]) == "0123456789A"
+
+
+def test_bad_magic_number_is_named_with_the_file(tiny):
+    write_split(tiny, np.zeros((1, 28, 28), dtype=np.uint8), np.array([0]), images_magic=0x801)
+    with pytest.raises(
+        IDXFormatError, match=r"images-idx3-ubyte.gz: magic number 0x00000801, expected 0x00000803"
+    ):
+        load_emnist(tiny)
+
+
+def test_truncated_gzip_stream_is_reported(tiny):
+    path = tiny / IMAGES
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(IDXFormatError, match=r"images-idx3-ubyte.gz: truncated gzip stream"):
+        load_emnist(tiny)
+
+
+def test_payload_shorter_than_the_header_promises_is_reported(tiny):
+    header = struct.pack(">IIII", 0x803, 3, 28, 28)
+    (tiny / IMAGES).write_bytes(gzip.compress(header + bytes(2 * 784 + 5)))
+    with pytest.raises(
+        IDXFormatError, match=r"promises 3 items = 2352 bytes after the header, the file holds 1573"
+    ):
+        load_emnist(tiny)
+
+
+def test_label_outside_the_class_map_is_reported_with_its_index(tiny):
+    write_split(tiny, np.zeros((2, 28, 28), dtype=np.uint8), np.array([5, 62]))
+    with pytest.raises(IDXFormatError, match=r"label 62 at index 1 is outside 0..61"):
+        load_emnist(tiny)
+
+
+def test_wrong_byclass_mapping_is_rejected(tiny):
+    (tiny / MAPPING).write_text("0 48\r\n1 49\r\n")
+    with pytest.raises(IDXFormatError, match=r"classes '01', expected '0123456789ABC"):
+        load_emnist(tiny)
+
+
+def test_missing_files_message_names_data_dir_flag_and_expected_files(tmp_path):
+    with pytest.raises(EMNISTDataMissing) as error:
+        load_emnist(tmp_path)
+    message = str(error.value)
+    assert "--data-dir" in message
+    for name in (
+        "emnist-byclass-test-images-idx3-ubyte.gz",
+        "emnist-byclass-test-labels-idx1-ubyte.gz",
+        "emnist-byclass-mapping.txt",
+    ):
+        assert name in message
+    with pytest.raises(
+        ValueError, match="unknown EMNIST split 'balanced'; choose one of byclass, bymerge, mnist"
+    ):
+        load_emnist(tmp_path, "balanced")
+
+
+def test_held_out_split_is_fixed_by_the_seed_and_partitions_the_rows():
+    train, held = split_indices(1000, 0.1, seed=0)
+    again_train, again_held = split_indices(1000, 0.1, seed=0)
+    assert len(held) == 100 and len(train) == 900
+    assert torch.equal(held, again_held) and torch.equal(train, again_train)
+    assert sorted(torch.cat([train, held]).tolist()) == list(range(1000))
+    assert not torch.equal(split_indices(1000, 0.1, seed=1)[1], held)
+    with pytest.raises(ValueError, match="held_out_fraction must be in \\(0, 1\\), got 1.5"):
+        split_indices(10, 1.5)
+
+
+def test_case_merge_folds_only_the_look_alike_lowercase_letters():
+    index = {name: i for i, name in enumerate(BYCLASS_NAMES)}
+    labels = torch.tensor([index[c] for c in "cCoszabW5"])
+    merged = [BYCLASS_NAMES[i] for i in case_merged(labels)]
+    assert merged == list("CCOSZabW5")
+
+
+def test_batch_source_draws_matching_rows_reproducibly():
+    images = torch.arange(10, dtype=torch.float32)[:, None, None, None].expand(10, 1, 28, 28)
+    labels = torch.arange(10)
+    draw = batch_source(images, labels)
+    x, y = draw(6, torch.Generator().manual_seed(3))
+    x2, y2 = draw(6, torch.Generator().manual_seed(3))
+    assert x.shape == (6, 1, 28, 28) and torch.equal(x[:, 0, 0, 0].long(), y)
+    assert torch.equal(y, y2)

@@ -1,0 +1,57 @@
+import math
+
+import pytest
+import torch
+
+from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_sinusoidal_embedding_matches_the_transformer_formula():
+    embedding = SinusoidalTimeEmbedding(8)
+    t = torch.tensor([0, 7, 999])
+    out = embedding(t)
+    frequencies = [10000 ** (-k / 3) for k in range(4)]
+    expected = [[math.sin(v * f) for f in frequencies] + [math.cos(v * f) for f in frequencies] for v in (0, 7, 999)]
+    assert torch.allclose(out, torch.tensor(expected), atol=1e-4)
+
+
+def test_model_maps_points_to_points_of_the_same_shape():
+    model = FiLMMLP(MLPConfig(hidden=32, num_layers=2, fourier_bands=3))
+    x = torch.randn(5, 2)
+    assert model(x, torch.arange(5), torch.tensor([0, 1, -1, 0, 1])).shape == (5, 2)
+
+
+def trained_looking(model):
+    torch.manual_seed(0)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return model
+
+
+def test_minus_one_and_none_labels_both_select_the_null_label():
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2)))
+    x, t = torch.randn(4, 2), torch.tensor([3, 50, 50, 900])
+    null = model(x, t, torch.full((4,), model.null_label))
+    assert torch.allclose(model(x, t, torch.full((4,), -1)), null)
+    assert torch.allclose(model(x, t, None), null)
+    assert not torch.allclose(model(x, t, torch.zeros(4, dtype=torch.long)), null)
+
+
+def test_shared_conditioning_shortcut_equals_row_by_row_evaluation():
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2)))
+    x = torch.randn(12, 2)
+    t = torch.full((12,), 40)
+    labels = torch.tensor([0, 1, -1] * 4)
+    rows = torch.cat([model(x[i : i + 1], t[i : i + 1], labels[i : i + 1]) for i in range(12)])
+    assert torch.allclose(model(x, t, labels), rows, atol=1e-5)
+
+
+def test_model_config_rejects_unknown_prediction_and_unknown_keys():
+    with pytest.raises(ValueError, match="prediction 'score' is not one of epsilon"):
+        MLPConfig(prediction="score")
+    with pytest.raises(ValueError, match=r"unknown model config keys \['depth'\]"):
+        MLPConfig.from_dict({"depth": 3})
+    with pytest.raises(ValueError, match="hidden must be a positive integer, got 0"):
+        MLPConfig(hidden=0)

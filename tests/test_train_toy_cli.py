@@ -1,0 +1,79 @@
+import json
+
+import pytest
+
+import train_toy
+from diffusion_core.checkpoint import load_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY = ["--steps", "6", "--batch-size", "64", "--hidden", "16", "--layers", "1", "--timesteps", "50", "--quiet"]
+
+
+def test_help_explains_every_training_option(capsys):
+    with pytest.raises(SystemExit) as exit:
+        train_toy.main(["train", "--help"])
+    assert exit.value.code == 0
+    printed = capsys.readouterr().out
+    for option in ("--steps", "--schedule", "--prediction", "--out", "--resume", "--force", "--p-uncond", "--ema-decay"):
+        assert option in printed
+
+
+def test_train_writes_a_loadable_checkpoint_with_card_and_training_state(tmp_path):
+    out = tmp_path / "moons"
+    assert train_toy.main(["train", "moons", "--out", str(out), *TINY]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "training_state.safetensors"} <= names
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["steps"] == 6 and config["training"]["command"].startswith("python train_toy.py train")
+    model, _ = load_model(out)
+    assert model.config.hidden == 16
+    assert (out / "README.md").read_text().startswith("---\nlibrary_name: pytorch\nlicense: mit")
+
+
+def test_resume_continues_to_the_new_step_count(tmp_path, capsys):
+    out = tmp_path / "moons"
+    train_toy.main(["train", "moons", "--out", str(out), *TINY])
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume", *TINY, "--steps", "9"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    meta = json.loads((out / "training_state.json").read_text())
+    assert meta["step"] == 9 and len(meta["losses"]) == 9
+
+
+def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
+    out = tmp_path / "moons"
+    train_toy.main(["train", "moons", "--out", str(out), *TINY])
+    before = (out / "model.safetensors").read_bytes()
+    assert train_toy.main(["train", "moons", "--out", str(out), *TINY, "--hidden", "24"]) == 2
+    assert "different architecture (hidden 16 -> 24)" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert train_toy.main(["train", "moons", "--out", str(out), *TINY, "--hidden", "24", "--force"]) == 0
+    assert load_model(out)[0].config.hidden == 24
+
+
+def test_bad_input_exits_with_status_2_and_a_one_line_message(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        train_toy.main(["train", "spiral"])
+    assert exit.value.code == 2 and "invalid choice: 'spiral'" in capsys.readouterr().err
+    assert train_toy.main(["eval", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no checkpoint '{tmp_path / 'nope'}'")
+    assert train_toy.main(["train", "moons", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "has no checkpoint to resume from" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(tmp_path / "x"), *TINY, "--p-uncond", "2"]) == 2
+    assert "p_uncond must be in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_eval_prints_the_figures_and_updates_the_card(tmp_path, capsys):
+    out = tmp_path / "moons"
+    train_toy.main(["train", "moons", "--out", str(out), *TINY])
+    train_toy.main(["eval", str(out), "--n-samples", "300", "--n-conformity", "50"])
+    printed = capsys.readouterr().out
+    assert "SW ratio, DDPM all steps, 300 points" in printed and "w=3:" in printed
+    assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert "## Quality" in (out / "README.md").read_text() and "SW ratio" in (out / "README.md").read_text()
+
+
+def test_training_twice_with_the_same_seed_writes_identical_weights(tmp_path):
+    for name in ("a", "b"):
+        assert train_toy.main(["train", "circles", "--out", str(tmp_path / name), *TINY, "--seed", "3"]) == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()

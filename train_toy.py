@@ -1,0 +1,261 @@
+#!/usr/bin/env python
+"""Train, evaluate and ship the 2D toy diffusion models in checkpoints/.
+
+    python train_toy.py train moons               # the shipped settings for moons
+    python train_toy.py train moons --steps 500 --out runs/moons-short
+    python train_toy.py eval moons                # print the quality figures, update the model card
+    python train_toy.py train-all                 # train and evaluate every shipped model
+    python train_toy.py push moons --repo-id USER/REPO     # upload to the Hugging Face Hub
+    python train_toy.py pull --repo-id USER/REPO --revision SHA   # download, validate, install
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from diffusion_core.checkpoint import (
+    CheckpointConfig,
+    CheckpointError,
+    load_config,
+    load_model,
+    load_training_state,
+    save_checkpoint,
+    write_file_atomically,
+)
+from diffusion_core.data import CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
+from diffusion_core.device import pick_device
+from diffusion_core.evaluation import EvalSettings, evaluate, meets_targets, sample_with_labels
+from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
+from diffusion_core.model_card import SAMPLE_IMAGE_NAME, model_card, scatter_png
+from diffusion_core.models import MLPConfig
+from diffusion_core.parameterization import PREDICTION_TYPES
+from diffusion_core.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
+from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
+from diffusion_core.training import TrainConfig, Trainer
+
+# The shipped settings, the same for every toy set; options on the command line override them.
+# Cosine + v-prediction: the cosine schedule's small noise near t=0 keeps DDIM-50's last
+# (deterministic, posterior-mean) step from thinning the data, and v-prediction stays
+# well-posed at t=T where the cosine ᾱ is ~1e-9 and an ε-model's x̂0 would blow up.
+DEFAULTS = {
+    "steps": 3000,
+    "batch_size": 1024,
+    "lr": 2e-3,
+    "warmup_steps": 100,
+    "ema_decay": 0.998,
+    "p_uncond": 0.15,
+    "schedule": "cosine",
+    "timesteps": 1000,
+    "prediction": "v_prediction",
+    "hidden": 128,
+    "layers": 3,
+    "fourier_bands": 0,
+    "clip": 3.0,
+    "seed": 0,
+}
+EVAL_JSON = "eval.json"
+
+
+class CLIError(Exception):
+    """Bad input from the command line: printed as one line, exit status 2."""
+
+
+def settings_for(args: argparse.Namespace) -> dict:
+    """The dataset's shipped settings with the options the user gave laid over them."""
+    settings = dict(DEFAULTS)
+    settings.update({k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None})
+    return settings
+
+
+def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]:
+    model = MLPConfig(
+        num_classes=len(CLASS_NAMES[dataset]),
+        hidden=s["hidden"],
+        num_layers=s["layers"],
+        fourier_bands=s["fourier_bands"],
+        prediction=s["prediction"],
+    )
+    train = TrainConfig(
+        steps=s["steps"],
+        batch_size=s["batch_size"],
+        lr=s["lr"],
+        warmup_steps=s["warmup_steps"],
+        ema_decay=s["ema_decay"],
+        p_uncond=s["p_uncond"],
+        seed=s["seed"],
+    )
+    schedule = NoiseSchedule.create(s["schedule"], s["timesteps"]).config()
+    clip = None if s["clip"] is None else (-float(s["clip"]), float(s["clip"]))
+    return CheckpointConfig(model, schedule, CLASS_NAMES[dataset], dataset, clip, train.to_dict()), train
+
+
+def train(args: argparse.Namespace, command: str) -> Path:
+    out = Path(args.out) if args.out else CHECKPOINTS_DIR / args.dataset
+    config, train_config = build_configs(args.dataset, settings_for(args))
+    if (out / "config.json").exists():
+        existing = load_config(out)
+        old = {**existing.model.to_dict(), **{f"schedule.{k}": v for k, v in existing.schedule.items()}}
+        new = {**config.model.to_dict(), **{f"schedule.{k}": v for k, v in config.schedule.items()}}
+        differences = [f"{key} {old[key]!r} -> {new[key]!r}" for key in old if old[key] != new[key]]
+        if differences and not args.force:
+            raise CLIError(
+                f"{out} holds a different architecture ({', '.join(differences)}); "
+                "pass --force to replace it or choose another --out"
+            )
+        if differences and args.resume:
+            raise CLIError(f"--resume: {out} has a different architecture ({', '.join(differences)})")
+    elif args.resume:
+        raise CLIError(f"--resume: {out} has no checkpoint to resume from")
+    device = pick_device(args.device)
+    torch.manual_seed(train_config.seed)  # the initial weights come from the global generator
+    trainer = Trainer(
+        config.build_model(),
+        config.build_schedule(),
+        lambda n, generator: draw_toy(args.dataset, n, generator),
+        train_config,
+        config.model.prediction,
+        device,
+    )
+    if args.resume:
+        trainer.load_state(*load_training_state(out))
+        print(f"resuming {out} from step {trainer.step}")
+
+    def save() -> None:
+        training = {
+            **train_config.to_dict(),
+            "seconds": round(trainer.seconds, 1),
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "final_loss": sum(trainer.losses[-100:]) / max(1, len(trainer.losses[-100:])),
+            "command": command,
+        }
+        saved = replace(config, training=training)
+        card = model_card(saved, None, command).encode()
+        save_checkpoint(out, saved, trainer.ema.state_dict(), trainer.state(), {"README.md": card})
+
+    while trainer.step < train_config.steps:
+        stop = train_config.steps if not args.save_every else min(train_config.steps, trainer.step + args.save_every)
+        trainer.run(until=stop, progress=not args.quiet)
+        save()
+    print(f"trained {args.dataset} for {trainer.step} steps in {trainer.seconds:.1f} s on {device}; saved {out}")
+    return out
+
+
+def run_eval(target: str, args: argparse.Namespace) -> bool:
+    folder = resolve_checkpoint(target)
+    model, config = load_model(folder)
+    pipeline = Pipeline(model, config, args.device)
+    settings = EvalSettings(n_samples=args.n_samples, n_conformity=args.n_conformity)
+    start = time.perf_counter()
+    report = evaluate(pipeline, config.dataset, settings)
+    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
+    for line in report.lines(config.class_names):
+        print("  " + line)
+    passed = meets_targets(report)
+    print("  targets met" if passed else "  TARGETS NOT MET")
+    if not args.no_card:
+        per_class = min(1000, args.n_conformity)
+        data, data_labels = toy_dataset(config.dataset, 2000, seed=1)
+        panels = [("data", data, data_labels)]
+        for weight in (0.0, 3.0):
+            points, labels = sample_with_labels(pipeline, per_class, guidance=weight)
+            panels.append((f"samples, DDIM-50, w={weight:g}", points, labels))
+        picture = scatter_png(panels)
+        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture)
+        write_file_atomically(folder / EVAL_JSON, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+        card = model_card(config, report, config.training.get("command", "(unknown)"))
+        write_file_atomically(folder / "README.md", card.encode())
+    return passed
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
+
+    def training_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--steps", type=int, help=f"optimiser steps (default {DEFAULTS['steps']})")
+        p.add_argument("--batch-size", type=int, help=f"points per step (default {DEFAULTS['batch_size']})")
+        p.add_argument("--lr", type=float, help=f"peak AdamW learning rate, cosine-decayed to 0 (default {DEFAULTS['lr']})")
+        p.add_argument("--warmup-steps", type=int, help=f"linear LR warmup steps (default {DEFAULTS['warmup_steps']})")
+        p.add_argument("--ema-decay", type=float, help=f"EMA decay of the saved weights (default {DEFAULTS['ema_decay']})")
+        p.add_argument("--p-uncond", type=float, help=f"label dropout probability (default {DEFAULTS['p_uncond']})")
+        p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule (default {DEFAULTS['schedule']})")
+        p.add_argument("--timesteps", type=int, help=f"diffusion steps T (default {DEFAULTS['timesteps']})")
+        p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target (default {DEFAULTS['prediction']})")
+        p.add_argument("--hidden", type=int, help=f"MLP width (default {DEFAULTS['hidden']})")
+        p.add_argument("--layers", type=int, help=f"FiLM hidden layers (default {DEFAULTS['layers']})")
+        p.add_argument("--fourier-bands", type=int, help="Fourier input-feature octaves, 0 for raw x (default 0)")
+        p.add_argument("--clip", type=float, help=f"clip x̂0 to [-CLIP, CLIP] when sampling (default {DEFAULTS['clip']})")
+        p.add_argument("--seed", type=int, help="seed of data, noise and initialisation (default 0)")
+        p.add_argument("--device", help="torch device (default: $DIFFUSION_DEVICE, else CUDA, MPS, CPU)")
+        p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+        p.add_argument("--save-every", type=int, default=1000, help="save (and keep resumable) every N steps; 0: at the end")
+        p.add_argument("--resume", action="store_true", help="continue from the training state saved in the output folder")
+        p.add_argument("--force", action="store_true", help="replace an output checkpoint of a different architecture")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def eval_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--n-samples", type=int, default=10_000, help="points for the SW ratio (default 10000)")
+        p.add_argument("--n-conformity", type=int, default=2000, help="points per class for conformity (default 2000)")
+        p.add_argument("--no-card", action="store_true", help="only print; do not update README.md and the picture")
+
+    p = commands.add_parser("train", help="train one model", description="Train one toy model and save its checkpoint.")
+    p.add_argument("dataset", choices=TOY_DATASETS, help="which toy data set")
+    p.add_argument("--out", help="checkpoint folder (default checkpoints/DATASET)")
+    training_options(p)
+    add_push_to_hub_argument(p)
+
+    p = commands.add_parser("eval", help="print the quality figures", description="Evaluate a checkpoint.")
+    p.add_argument("checkpoint", help="a name in checkpoints/ or a checkpoint folder")
+    p.add_argument("--device", help="torch device (default: best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    eval_options(p)
+
+    p = commands.add_parser("train-all", help="train and evaluate every shipped model", description="Train and evaluate all shipped models into checkpoints/.")
+    p.add_argument("--only", nargs="+", choices=TOY_DATASETS, default=list(TOY_DATASETS), help="a subset of the models")
+    p.add_argument("--root", default=str(CHECKPOINTS_DIR), help="folder receiving one checkpoint per model")
+    training_options(p)
+    eval_options(p)
+
+    register_hub_commands(commands)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    command = "python train_toy.py " + shlex.join(argv)
+    try:
+        if getattr(args, "threads", None):
+            torch.set_num_threads(args.threads)
+        if args.command == "train":
+            return push_trained(train(args, command), args)
+        elif args.command == "push":
+            return run_push(args)
+        elif args.command == "pull":
+            return run_pull(args)
+        elif args.command == "eval":
+            return 0 if run_eval(args.checkpoint, args) else 1
+        else:
+            failed = []
+            for name in args.only:
+                folder = train(argparse.Namespace(**vars(args), dataset=name, out=str(Path(args.root) / name)), command)
+                if not run_eval(str(folder), args):
+                    failed.append(name)
+            return 1 if failed else 0
+    except (CLIError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
