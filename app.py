@@ -1,0 +1,277 @@
+"""Diffusion, step by step: pick a model, a sampler, steps, class and guidance, and watch the samples form.
+
+The UI only: layout, events and validation messages. Validation and the model cache
+live in diffusion_core.serving, the streamed run, scrubbing and GIFs in
+diffusion_core.live, frame thinning in diffusion_core.frames, pictures in
+diffusion_core.plots. `python app.py` serves on
+GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (Gradio's defaults otherwise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from diffusion_core import live, serving
+from diffusion_core.frames import TrajectoryStore
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once, one torch thread each
+QUEUE_SIZE = 32
+DEFAULT_MODEL = "moons"
+
+INTRO = """
+# Diffusion, step by step
+Pick a trained model and a sampler, press **Run**, and watch pure noise turn into samples.
+The blue points are the current x<sub>t</sub>; the faint dots are the true data the model learned.
+"""
+
+EXPLANATION = """
+**What the sampler does.** Sampling starts from pure Gaussian noise x<sub>T</sub>. At every step
+the network predicts the noise ε̂ in x<sub>t</sub>; from it comes a guess of the clean sample
+x̂<sub>0</sub>, and the sampler moves x<sub>t</sub> a little towards it.
+
+* **DDPM** (Ho et al. 2020) takes a random step:
+  x<sub>t-1</sub> = μ̃(x<sub>t</sub>, x̂<sub>0</sub>) + σ<sub>t</sub> z.
+  With fewer steps than the model was trained with, the schedule is *respaced* (Nichol & Dhariwal 2021).
+* **DDIM** (Song et al. 2021) jumps along a deterministic path when η = 0, so 20–50 steps suffice;
+  η = 1 adds back as much noise as DDPM.
+* **Classifier-free guidance** (Ho & Salimans 2022) mixes the class-conditional and unconditional
+  predictions, ε̃ = (1 + w)·ε(x, c) − w·ε(x, ∅): w = 0 is plain conditional sampling, larger w pushes
+  samples deeper into the chosen class at the cost of variety.
+
+Tick **Show the model's guess x̂₀** to see, in crimson, where the network expects each point to
+end up at that step: early guesses gather near the data's average, then spread out over the data.
+
+The quality meter in the summary compares the samples with fresh data of the same class
+(sliced-Wasserstein ratio, ≈ 1 is as good as real data) and, for a class, the share of samples
+whose nearest real point has that class.
+"""
+
+
+EXAMPLES = [
+    ("moons · DDPM, all 1000 steps", ["moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 2000, 0, False]),
+    ("moons · DDIM-50 · upper moon, w = 3", ["moons", "ddim", 50, 0.0, "upper moon", 3.0, 2000, 1, False]),
+    ("moons_circles · DDIM-25 · moons, w = 5, with x̂₀",
+     ["moons_circles", "ddim", 25, 0.0, "moons", 5.0, 3000, 2, True]),
+    ("circles · DDPM-100 · inner ring, w = 1",
+     ["circles", "ddpm", 100, 0.0, "inner ring", 1.0, 2000, 3, False]),
+    ("swissroll · DDIM-10, η = 1", ["swissroll", "ddim", 10, 1.0, "unconditional", 0.0, 2000, 4, False]),
+]
+
+
+def _example_fits(cache: serving.ModelCache, names: list[str], values: list) -> bool:
+    """Offer an example only when its model is served and its request is valid for it."""
+    if values[0] not in names:
+        return False
+    try:
+        serving.validate_request(cache, *values)
+    except serving.RequestError:
+        return False
+    return True
+
+
+def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) -> gr.Blocks:
+    """The Blocks app over the models in `cache`."""
+    store = store or TrajectoryStore()
+    names = cache.names()
+    default_model = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
+    first = cache.info(default_model)
+    max_steps = max(cache.info(name).num_train_steps for name in names)
+
+    def class_choices(info: serving.ModelInfo) -> list[str]:
+        return [serving.UNCONDITIONAL, *info.class_names]
+
+    def samples_label(info: serving.ModelInfo) -> str:
+        return "Points" if info.kind == "points" else "Characters"
+
+    def as_gr_error(error: serving.RequestError) -> gr.Error:
+        return gr.Error(str(error), title="Cannot run this request", print_exception=False)
+
+    def sample(model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0):
+        """Sample a model and stream the trajectory; ends with the final picture and a JSON summary."""
+        try:
+            request = serving.validate_request(
+                cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0
+            )
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+        first_update = True
+        for update in live.run_sample(request, cache, store):
+            if isinstance(update, live.LiveFrames):
+                if first_update:
+                    # A new run: the scrub slider and the old GIF no longer match what plays.
+                    yield (update.message, gr.skip(), gr.skip(), gr.skip(),
+                           gr.update(interactive=False), gr.skip(), None)
+                    first_update = False
+                else:
+                    yield update.message, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                continue
+            points = update.info.kind == "points"
+            yield (
+                update.message,
+                gr.update(value=update.figure, visible=True) if points else gr.update(visible=False),
+                gr.update(value=update.grid, visible=True) if not points else gr.update(visible=False),
+                update.summary,
+                gr.update(minimum=0, maximum=max(update.keyframes - 1, 1), value=update.keyframes - 1,
+                          step=1, interactive=update.keyframes > 1),
+                update.run_id,
+                gr.skip(),
+            )
+
+    sample_on_device = serving.on_gpu_when_available(sample)
+
+    def show_frame(run_id, position):
+        """The stored keyframe at `position` of the last run, painted on the live canvas."""
+        try:
+            return live.scrub_message(store, cache, run_id, position)
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+
+    def make_gif(run_id):
+        """An animated GIF of the last run's trajectory."""
+        try:
+            return str(live.trajectory_gif(store, cache, run_id))
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+
+    def model_controls(model, class_name, steps, num_samples, previous_kind):
+        """Fit the controls to `model`: its classes, its number of training steps, its sample limit."""
+        if model not in names:
+            message = f"unknown model {model!r}; choose one of: {', '.join(names)}"
+            raise gr.Error(message, print_exception=False)
+        info = cache.info(model)
+        keep_class = class_name if class_name in info.class_names else serving.UNCONDITIONAL
+        kind_changed = info.kind != previous_kind or not isinstance(num_samples, (int, float))
+        return (
+            gr.update(choices=class_choices(info), value=keep_class),
+            gr.update(maximum=info.num_train_steps, value=min(int(steps or 1), info.num_train_steps)),
+            gr.update(maximum=info.max_samples, label=samples_label(info),
+                      value=info.default_samples if kind_changed else num_samples),
+            live.intro_message(cache, model, keep_class),
+            gr.update(visible=info.kind == "points"),
+            gr.update(visible=info.kind == "images"),
+            info.kind,
+        )
+
+    def sampler_controls(sampler):
+        """η only applies to DDIM."""
+        return gr.update(visible=str(sampler).lower() == "ddim")
+
+    def class_controls(class_name):
+        """The guidance weight only applies to a class."""
+        return gr.update(interactive=class_name != serving.UNCONDITIONAL)
+
+    with gr.Blocks(title="Diffusion, step by step") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                model = gr.Dropdown(names, value=default_model, label="Model",
+                                    info="2D toy sets (points) or EMNIST characters (images)")
+                sampler = gr.Radio([("DDPM", "ddpm"), ("DDIM", "ddim")], value="ddim", label="Sampler")
+                steps = gr.Slider(1, max_steps, value=min(50, first.num_train_steps), step=1, label="Steps",
+                                  info="1 to T; fewer than T respaces the schedule (DDPM too)")
+                eta = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="η (DDIM only)",
+                                info="0: deterministic; 1: as much fresh noise as DDPM")
+                class_name = gr.Dropdown(class_choices(first), value=serving.UNCONDITIONAL, label="Class",
+                                         allow_custom_value=True)  # choices follow the model; checked on run
+                guidance = gr.Slider(0.0, serving.MAX_GUIDANCE, value=3.0, step=0.25, interactive=False,
+                                     label="Guidance weight w",
+                                     info="ε̃ = (1+w)·ε(x, class) − w·ε(x, ∅); w = 0 is plain conditional "
+                                          "sampling. Pick a class to use it.")
+                num_samples = gr.Slider(1, serving.MAX_POINTS, value=first.default_samples, step=1,
+                                        label=samples_label(first),
+                                        info=f"up to {serving.MAX_POINTS} points or "
+                                             f"{serving.MAX_IMAGES} characters")
+                seed = gr.Number(0, precision=0, minimum=0, maximum=serving.MAX_SEED, label="Seed")
+                show_x0 = gr.Checkbox(False, label="Show the model's guess x̂₀",
+                                      info="where the network thinks each sample will end up, at every step")
+                with gr.Row():
+                    run = gr.Button("Run", variant="primary", elem_id="run-button")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
+                inputs = [model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0]
+                shown = [(label, values) for label, values in EXAMPLES if _example_fits(cache, names, values)]
+                examples = gr.Examples(
+                    [values for _, values in shown],
+                    inputs,
+                    example_labels=[label for label, _ in shown],
+                    label="One-click examples",
+                )
+            with gr.Column(scale=4):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5, min_width=340):
+                        live_view = gr.HTML(
+                            live.intro_message(cache, default_model),
+                            html_template='<canvas class="dm-canvas" width="960" height="1042"></canvas>',
+                            css_template=(ASSETS / "live_canvas.css").read_text(),
+                            js_on_load=(ASSETS / "live_canvas.js").read_text(),
+                            elem_id="live-canvas",
+                        )
+                        scrub = gr.Slider(0, 1, value=0, step=1, interactive=False, elem_id="scrub",
+                                          label="Scrub the trajectory",
+                                          info="after a run: drag through the stored frames")
+                    with gr.Column(scale=4, min_width=320):
+                        final_plot = gr.Plot(label="Final samples (zoom, pan, hover)", elem_id="final-plot",
+                                             visible=first.kind == "points")
+                        final_images = gr.Image(label="Final characters", elem_id="final-images",
+                                                type="numpy", image_mode="L", format="png", height=520,
+                                                visible=first.kind == "images")
+                        summary = gr.JSON(label="Run summary", elem_id="summary", open=True)
+                        gif = gr.File(label="Trajectory GIF", elem_id="gif")
+                with gr.Accordion("What am I looking at?", open=False):
+                    gr.Markdown(EXPLANATION)
+        run_id = gr.State(None)
+        model_kind = gr.State(first.kind)
+
+        outputs = [live_view, final_plot, final_images, summary, scrub, run_id, gif]
+        run_options = {
+            "outputs": outputs,
+            # API clients bypass the UI's limits, so serving.validate_request checks the raw values.
+            "preprocess": False,
+            "show_progress": "minimal",
+            "concurrency_limit": SAMPLE_CONCURRENCY,
+            "concurrency_id": "sample",
+        }
+        run_event = run.click(sample_on_device, inputs, api_name="sample", trigger_mode="once", **run_options)
+        run_event.success(make_gif, run_id, gif, api_name="gif", concurrency_limit=1, concurrency_id="gif",
+                          show_progress="minimal")
+
+        example_event = examples.load_input_event.then(sample_on_device, inputs, api_name="sample_example",
+                                                       api_visibility="undocumented", **run_options)
+        example_event.success(make_gif, run_id, gif, api_name="gif_example", api_visibility="undocumented",
+                              concurrency_limit=1, concurrency_id="gif", show_progress="minimal")
+        stop.click(None, None, None, cancels=[run_event, example_event], api_name="stop")
+
+        scrub.input(show_frame, [run_id, scrub], live_view, api_name="scrub", show_progress="hidden",
+                    trigger_mode="always_last", queue=False)
+        model.change(model_controls, [model, class_name, steps, num_samples, model_kind],
+                     [class_name, steps, num_samples, live_view, final_plot, final_images, model_kind],
+                     api_name="model_controls", show_progress="hidden")
+        sampler.change(sampler_controls, sampler, eta, api_name="sampler_controls", show_progress="hidden")
+        class_name.change(class_controls, class_name, guidance, api_name="class_controls",
+                          show_progress="hidden")
+
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
+    return demo
+
+
+def launch_options() -> dict:
+    """Theme and page CSS (Gradio 6 takes them at launch)."""
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
+        "css": (ASSETS / "page.css").read_text(),
+    }
+
+
+def main() -> None:
+    serving.configure_torch_threads(SAMPLE_CONCURRENCY)
+    cache = serving.ModelCache()
+    cache.preload()
+    if not cache.names():
+        raise SystemExit(f"no loadable checkpoints in {cache.root}; train some with train_toy.py")
+    build_demo(cache).launch(**launch_options())
+
+
+if __name__ == "__main__":
+    main()

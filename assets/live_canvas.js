@@ -1,0 +1,220 @@
+// The live trajectory canvas: gr.HTML's js_on_load body (element, props and watch come from Gradio).
+// The server sends batches of compact frames (see diffusion_core/plots.py, frame_message) about ten
+// times a second; they are queued here and painted at most one per animation frame, spread evenly
+// over the time until the next batch is due, so a fast run plays as motion and a slow one moves
+// steadily. The queue never lags more than MAX_BACKLOG frames behind (older ones are dropped).
+const canvas = element.querySelector("canvas.dm-canvas");
+const ctx = canvas.getContext("2d");
+const SIDE = canvas.width;          // the square plot area, in canvas pixels
+const HEAD = 72;                    // title strip above it
+const BAR = canvas.height - HEAD - SIDE;  // progress bar below it
+const MAX_BACKLOG = 64;              // about a second at 60 fps: a whole fast run still plays
+const MAX_GAP_MS = 100;             // never hold a frame longer than this while others wait
+const SAMPLE_COLOR = "#1f4e9c";
+const GUESS_COLOR = "#c0143c";      // the model's guess x̂0 (crimson: unlike any class colour)
+const backgrounds = new Map();      // background key -> pre-drawn canvas
+let background = null;
+let queue = [];
+let raf = 0;
+let lastMessageAt = null;
+let messageGapMs = 0;               // running average of the time between batches
+let frameGapMs = 0;                 // how long each frame stays up, so a batch lasts until the next
+let nextPaintAt = 0;
+
+// Counters for tests and bench/browser_fps.py: frames received and painted, paint times (ms).
+const stats = window.diffusionLive = {
+  messages: 0, received: 0, painted: 0, paintTimes: [], finalPainted: false, lastTitle: "",
+  reset() { this.messages = this.received = this.painted = 0; this.paintTimes = []; this.finalPainted = false; },
+};
+
+function bytes(b64) {
+  const text = atob(b64);
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+function int16(b64) {
+  const raw = bytes(b64);
+  return new Int16Array(raw.buffer, 0, raw.length >> 1);
+}
+
+// int16 q encodes x = q · 2·limit / 32767 and the view is [-limit, limit]: pixel = (q/32767 + 1/2) · SIDE.
+const px = (q) => (q / 32767 + 0.5) * SIDE;
+const py = (q) => (0.5 - q / 32767) * SIDE;
+
+function drawGrid(g, limit) {
+  g.fillStyle = "#ffffff";
+  g.fillRect(0, 0, SIDE, SIDE);
+  g.lineWidth = 2;
+  for (let k = -Math.floor(limit); k <= Math.floor(limit); k++) {
+    const at = (k / limit + 1) / 2 * SIDE;
+    g.strokeStyle = k === 0 ? "#d1d5db" : "#eef0f4";
+    g.beginPath(); g.moveTo(at, 0); g.lineTo(at, SIDE); g.stroke();
+    g.beginPath(); g.moveTo(0, SIDE - at); g.lineTo(SIDE, SIDE - at); g.stroke();
+  }
+}
+
+function buildBackground(picture) {
+  const layer = document.createElement("canvas");
+  layer.width = layer.height = SIDE;
+  const g = layer.getContext("2d");
+  drawGrid(g, picture.limit);
+  const xy = int16(picture.xy);
+  const labels = bytes(picture.labels);
+  const classes = new Set(labels);
+  for (const label of classes) {
+    const chosen = picture.highlight < 0 || picture.highlight === label;
+    g.globalAlpha = chosen ? 0.33 : 0.1;
+    g.fillStyle = picture.colors[label % picture.colors.length];
+    g.beginPath();
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] !== label) continue;
+      g.moveTo(px(xy[2 * i]) + 4, py(xy[2 * i + 1]));
+      g.arc(px(xy[2 * i]), py(xy[2 * i + 1]), 4, 0, 2 * Math.PI);
+    }
+    g.fill();
+  }
+  g.globalAlpha = 1;
+  return layer;
+}
+
+function paintHeader(frame) {
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, SIDE, HEAD);
+  ctx.fillStyle = "#1f2937";
+  ctx.font = "600 34px ui-sans-serif, system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  const guess = frame.x0 || frame.x0_pixels;
+  ctx.fillText(frame.title || "", 18, HEAD / 2, guess ? SIDE - 300 : SIDE - 36);
+  if (guess) legend(frame.kind === "images" ? ["left: x_t", "right: x̂₀"] : ["x_t", "x̂₀ (guess)"]);
+  ctx.fillStyle = "#e5e7eb";
+  ctx.fillRect(0, HEAD + SIDE, SIDE, BAR);
+  ctx.fillStyle = SAMPLE_COLOR;
+  ctx.fillRect(0, HEAD + SIDE, SIDE * (frame.progress || 0), BAR);
+}
+
+function legend(labels) {
+  ctx.font = "500 26px ui-sans-serif, system-ui, sans-serif";
+  let x = SIDE - 18;
+  [[labels[1], GUESS_COLOR], [labels[0], SAMPLE_COLOR]].forEach(([label, color]) => {
+    x -= ctx.measureText(label).width;
+    ctx.fillStyle = "#374151";
+    ctx.fillText(label, x, HEAD / 2);
+    x -= 26;
+    ctx.fillStyle = color;
+    ctx.fillRect(x, HEAD / 2 - 8, 16, 16);
+    x -= 22;
+  });
+}
+
+function dots(encoded, color, alpha, size) {
+  const xy = int16(encoded);
+  ctx.fillStyle = color;
+  ctx.globalAlpha = alpha;
+  ctx.beginPath();
+  for (let i = 0; i < xy.length; i += 2) ctx.rect(px(xy[i]) - size / 2, HEAD + py(xy[i + 1]) - size / 2, size, size);
+  ctx.fill();
+}
+
+function paintPoints(frame) {
+  if (background) ctx.drawImage(background, 0, HEAD);
+  else { ctx.save(); ctx.translate(0, HEAD); drawGrid(ctx, frame.limit || 3.2); ctx.restore(); }
+  if (!frame.xy) return;
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(0, HEAD, SIDE, SIDE);
+  ctx.clip();
+  if (frame.x0) dots(frame.x0, GUESS_COLOR, 0.45, 5);
+  dots(frame.xy, SAMPLE_COLOR, 0.8, 6);
+  ctx.restore();
+}
+
+function greyLayer(encoded, width, height) {
+  const grey = bytes(encoded);
+  const image = new ImageData(width, height);
+  for (let i = 0; i < grey.length; i++) {
+    image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = grey[i];
+    image.data[4 * i + 3] = 255;
+  }
+  const layer = document.createElement("canvas");
+  layer.width = width; layer.height = height;
+  layer.getContext("2d").putImageData(image, 0, 0);
+  return layer;
+}
+
+function paintImages(frame) {
+  ctx.fillStyle = "#111827";
+  ctx.fillRect(0, HEAD, SIDE, SIDE);
+  const panels = [frame.pixels, frame.x0_pixels].filter(Boolean);
+  const room = SIDE / panels.length;  // side by side: x_t, then the guess x̂0
+  const scale = Math.min(room / frame.width, SIDE / frame.height) * (panels.length > 1 ? 0.97 : 1);
+  const w = frame.width * scale, h = frame.height * scale;
+  ctx.imageSmoothingEnabled = false;
+  panels.forEach((encoded, k) => {
+    ctx.drawImage(greyLayer(encoded, frame.width, frame.height), k * room + (room - w) / 2, HEAD + (SIDE - h) / 2, w, h);
+  });
+}
+
+function paintBlank(frame) {
+  if (background) ctx.drawImage(background, 0, HEAD);
+  else { ctx.fillStyle = "#f3f4f6"; ctx.fillRect(0, HEAD, SIDE, SIDE); }
+}
+
+function paint(frame) {
+  if (frame.kind === "images") paintImages(frame);
+  else if (frame.kind === "points") paintPoints(frame);
+  else paintBlank(frame);
+  paintHeader(frame);
+  canvas.dataset.title = frame.title || "";
+}
+
+function tick(now) {
+  raf = 0;
+  if (queue.length > MAX_BACKLOG) queue.splice(0, queue.length - MAX_BACKLOG);
+  if (now < nextPaintAt && !queue[queue.length - 1].final) {
+    raf = requestAnimationFrame(tick);
+    return;
+  }
+  nextPaintAt = now + frameGapMs;
+  const frame = queue.shift();
+  if (frame) {
+    paint(frame);
+    stats.painted += 1;
+    stats.lastTitle = frame.title || "";
+    if (stats.paintTimes.length < 10000) stats.paintTimes.push(performance.now());
+    if (frame.final) stats.finalPainted = true;
+  }
+  if (queue.length) raf = requestAnimationFrame(tick);
+}
+
+function receive(text) {
+  if (!text) return;
+  let message;
+  try { message = JSON.parse(text); } catch (error) { return; }
+  stats.messages += 1;
+  const now = performance.now();
+  if (message.mode === "replace") {
+    queue = [];
+    lastMessageAt = null;
+    messageGapMs = frameGapMs = nextPaintAt = 0;
+  }
+  if (lastMessageAt !== null) messageGapMs = 0.7 * messageGapMs + 0.3 * (now - lastMessageAt);
+  lastMessageAt = now;
+  if ("background" in message) {
+    const picture = message.background;
+    if (!picture) background = null;
+    else {
+      if (!backgrounds.has(picture.key)) backgrounds.set(picture.key, buildBackground(picture));
+      background = backgrounds.get(picture.key);
+    }
+  }
+  const frames = message.frames || [];
+  frames.forEach((frame, i) => queue.push(message.final && i === frames.length - 1 ? { ...frame, final: true } : frame));
+  stats.received += frames.length;
+  if (frames.length) frameGapMs = Math.min(messageGapMs / (queue.length || 1), MAX_GAP_MS);
+  if (!raf && queue.length) raf = requestAnimationFrame(tick);
+}
+
+receive(props.value);
+watch("value", () => receive(props.value));

@@ -1,0 +1,160 @@
+"""How long does a visitor wait? Time to the first streamed frame and to the final result (gradio_client).
+
+Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, plus a
+stand-in EMNIST model while no EMNIST checkpoint exists: an untrained
+diffusion_core.models.UNet of the default size, so the cost is real), then for each
+case submits /sample from this process and prints medians over repeats of
+  first   - submit → first streamed update received
+  final   - submit → final result received (end to end)
+  bare    - the same pipeline.trajectory(...) run in this process, no app, no frames
+  ratio   - final / bare
+Targets on 2 CPU cores: first ≤ 0.3 s (2D), ≤ 0.5 s (EMNIST); moons DDPM-1000 on 2000
+points ≤ 3 s end to end; EMNIST 16 characters ≤ 4 s; ratio ≤ 1.3.
+
+    python bench/app_latency.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CASES = [
+    # label, model, sampler, steps, eta, class, w, n
+    ("moons DDPM-1000, 2000 points", "moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 2000),
+    ("moons DDIM-50, 2000 points", "moons", "ddim", 50, 0.0, "unconditional", 0.0, 2000),
+    ("EMNIST DDIM-50, w=3, 16 chars", "emnist", "ddim", 50, 0.0, None, 3.0, 16),
+]
+
+
+def bench_cache():
+    """checkpoints/, plus stand-ins for what is missing (said on stderr): for EMNIST an untrained
+    default-size UNet behind ImagePipeline (so its cost is real), for moons an exact mixture denoiser."""
+    import torch
+    from app_standins import ImagePipeline, points_pipeline
+
+    from diffusion_core import serving
+    from diffusion_core.models import UNet, UNetConfig
+
+    cache = serving.ModelCache()
+    cache.preload()
+    if "emnist" not in cache.names():
+        torch.manual_seed(0)
+        names = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        cache.add("emnist", ImagePipeline(UNet(UNetConfig(num_classes=len(names))), class_names=tuple(names)))
+        print("emnist: no checkpoint, using an untrained UNet(UNetConfig()) stand-in", file=sys.stderr)
+    if "moons" not in cache.names():
+        cache.add("moons", points_pipeline())
+        print("moons: no checkpoint, using the exact-mixture stand-in (cheaper than the MLP)",
+              file=sys.stderr)
+    return cache
+
+
+def serve(port: int) -> None:
+    import app
+    from diffusion_core import serving
+
+    serving.configure_torch_threads(app.SAMPLE_CONCURRENCY)
+    cache = bench_cache()
+    demo = app.build_demo(cache)
+    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options())
+
+
+def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"the app exited with code {child.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the app did not answer at {url} within {timeout} s")
+
+
+def timed_run(client, request) -> tuple[float, float, dict]:
+    start = time.perf_counter()
+    job = client.submit(*request, False, api_name="/sample")  # show_x0 off, as in the UI
+    first = None
+    for _ in job:
+        if first is None:
+            first = time.perf_counter() - start
+    result = job.result()
+    final = time.perf_counter() - start
+    return first if first is not None else final, final, result[3]
+
+
+def bare_seconds(cache, request) -> float:
+    model, sampler, steps, eta, class_name, guidance, n, seed = request
+    pipeline = cache.get(model)
+    label = None if class_name == "unconditional" else class_name
+    start = time.perf_counter()
+    trajectory = pipeline.trajectory(n, sampler=sampler, steps=steps, label=label, guidance=guidance, eta=eta,
+                                     seed=seed)
+    for _ in trajectory:
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    from app_standins import free_port
+    from gradio_client import Client
+
+    from diffusion_core import serving
+
+    port = free_port()
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, child)
+        client = Client(url, verbose=False)
+        serving.configure_torch_threads(2)  # the server's setting: one thread per run on 2 cores
+        cache = bench_cache()
+        load = os.getloadavg()[0]
+        print(f"{os.cpu_count()} CPUs, load average {load:.1f}; medians of {args.repeats}\n")
+        print(f"{'case':<32}{'first s':>9}{'final s':>9}{'bare s':>9}{'ratio':>7}{'frames':>8}{'msgs':>6}")
+        for label, model, sampler, steps, eta, class_name, guidance, n in CASES:
+            if class_name is None:
+                class_name = cache.info(model).class_names[0]
+            request = (model, sampler, steps, eta, class_name, guidance, n, 0)
+            timed_run(client, request)  # warm-up: first calls pay for lazy imports and caches
+            rows, bares = [], []
+            for _ in range(args.repeats):  # interleaved, so load drift hits both alike
+                rows.append(timed_run(client, request))
+                bares.append(bare_seconds(cache, request))
+            first = statistics.median(r[0] for r in rows)
+            final = statistics.median(r[1] for r in rows)
+            bare = statistics.median(bares)
+            summary = rows[-1][2]
+            print(f"{label:<32}{first:>9.3f}{final:>9.3f}{bare:>9.3f}{final / bare:>7.2f}"
+                  f"{summary['frames_sent']:>8}{summary['messages_sent']:>6}")
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Which sampler steps become frames, where finished trajectories are kept, and how a GIF is written.
+
+A run can take 1 or 1000 steps in 0.05 s or 10 s; the viewer should see smooth motion
+either way without the server sending one picture per step. `FrameSchedule` picks the
+frames: evenly spaced keyframes (so a fast run still shows its whole story) plus one
+frame every `frame_interval` seconds (so a slow run still moves); `live.run_sample`
+sends them in batches at most every `SEND_INTERVAL_S`, so the number of messages
+follows the clock, not the step count. The browser plays the frames it receives in order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MAX_KEYFRAMES = 60
+FRAME_INTERVAL_S = 1 / 30
+SEND_INTERVAL_S = 1 / 10
+
+
+def keyframe_indices(num_steps: int, max_frames: int = MAX_KEYFRAMES) -> list[int]:
+    """At most `max_frames` step indices spread evenly over 0..num_steps-1, always with the last."""
+    if num_steps < 1 or max_frames < 1:
+        raise ValueError(f"need num_steps >= 1 and max_frames >= 1, got {num_steps} and {max_frames}")
+    if max_frames == 1:
+        return [num_steps - 1]
+    return sorted({int(i) for i in np.linspace(0, num_steps - 1, min(num_steps, max_frames)).round()})
+
+
+class FrameSchedule:
+    """Decides, step by step, whether a step becomes a live frame: every keyframe, and a step
+    whenever `frame_interval` seconds have passed since the last frame. Call `is_frame` for
+    each step in order.
+    """
+
+    def __init__(
+        self,
+        num_steps: int,
+        max_keyframes: int = MAX_KEYFRAMES,
+        frame_interval: float = FRAME_INTERVAL_S,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.num_steps = num_steps
+        self.keyframes = frozenset(keyframe_indices(num_steps, max_keyframes))
+        self.frame_interval = frame_interval
+        self.clock = clock
+        self._last_frame = -float("inf")
+
+    def is_keyframe(self, index: int) -> bool:
+        return index in self.keyframes
+
+    def is_frame(self, index: int) -> bool:
+        now = self.clock()
+        if index in self.keyframes or now - self._last_frame >= self.frame_interval:
+            self._last_frame = now
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    """One keyframe of a finished run: x is x_{t_prev} after step `index`, x0 the model's guess x̂0
+    at t when the run showed it (float16 to halve the memory)."""
+
+    index: int
+    num_steps: int
+    t: int
+    x: np.ndarray
+    x0: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run's keyframes and what is needed to redraw them (model name, sampler, picture info)."""
+
+    run_id: str
+    model: str
+    sampler: str
+    frames: tuple[StoredFrame, ...]
+
+
+class TrajectoryStore:
+    """The last `capacity` finished runs by id, for scrubbing and GIFs; least recently used goes first.
+
+    Bounded so a busy public demo cannot grow without limit; safe to share between threads.
+    """
+
+    def __init__(self, capacity: int = 32):
+        self.capacity = capacity
+        self._runs: OrderedDict[str, StoredRun] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, run: StoredRun) -> None:
+        with self._lock:
+            self._runs[run.run_id] = run
+            self._runs.move_to_end(run.run_id)
+            while len(self._runs) > self.capacity:
+                self._runs.popitem(last=False)
+
+    def get(self, run_id: str) -> StoredRun | None:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs.move_to_end(run_id)
+            return run
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+
+def write_gif(pictures: Sequence[Image.Image], path: Path, frame_ms: int = 70, hold_ms: int = 1500) -> Path:
+    """An animated GIF that loops forever, each picture shown `frame_ms`, the last held `hold_ms`."""
+    if not pictures:
+        raise ValueError("a GIF needs at least one picture")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    durations = [frame_ms] * (len(pictures) - 1) + [hold_ms]
+    # One palette shared by all frames, fitted to a strip of up to 8 of them, keeps colours
+    # steady from frame to frame and is several times faster than one palette per frame.
+    chosen = np.linspace(0, len(pictures) - 1, min(8, len(pictures))).astype(int)
+    sampled = [pictures[k].convert("RGB") for k in chosen]
+    strip = Image.new("RGB", (max(p.width for p in sampled), sum(p.height for p in sampled)))
+    top = 0
+    for picture in sampled:
+        strip.paste(picture, (0, top))
+        top += picture.height
+    palette = strip.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    frames = [p.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, disposal=1)
+    return path
+
+
+def prune_folder(folder: Path, keep: int, pattern: str = "*.gif") -> None:
+    """Delete all but the `keep` newest files matching `pattern` in `folder`."""
+    files = sorted(Path(folder).glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)

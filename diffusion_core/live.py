@@ -1,0 +1,342 @@
+"""One streamed run of the demo: sample in a thread, hand thinned frames to the streaming generator.
+
+`run_sample` starts the sampler in its own thread, which turns the steps chosen by
+`frames.FrameSchedule` into compact canvas frames and drops them in a mailbox. The
+generator the app iterates collects whatever has arrived and yields it as one
+`LiveFrames` message, at most every `SEND_INTERVAL_S`; so the sampler never waits
+for the web server or the browser, and a slow consumer gets fewer, larger batches.
+The run ends with one `RunResult`: the final picture, the JSON summary, the stored
+keyframes for scrubbing and the GIF.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import plots
+from .data import TOY_DATASETS, toy_dataset
+from .frames import (
+    SEND_INTERVAL_S,
+    FrameSchedule,
+    StoredFrame,
+    StoredRun,
+    TrajectoryStore,
+    prune_folder,
+    write_gif,
+)
+from .metrics import class_conformity, sliced_wasserstein_ratio
+from .serving import UNCONDITIONAL, DataPicture, ModelCache, ModelInfo, RequestError, SampleRequest, number
+
+FRESH_SEEDS = tuple(30_000 + k for k in range(3))
+QUALITY_DIRECTIONS = 32
+REFERENCE_POINTS = 1000
+REFERENCE_SEED = 40_000
+GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
+FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
+
+
+@dataclass(frozen=True)
+class LiveFrames:
+    """A batch of live frames for the canvas (JSON, see `plots.frame_message`)."""
+
+    message: str
+    frames: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The end of a run: the final canvas message, the final picture and the JSON summary."""
+
+    run_id: str
+    info: ModelInfo
+    samples: np.ndarray
+    message: str
+    figure: object | None  # plotly figure for 2D models
+    grid: np.ndarray | None  # uint8 grey image grid for image models
+    summary: dict
+    keyframes: int
+
+
+def _frame(
+    info: ModelInfo, picture: DataPicture | None, sampler: str, index, num_steps, t, x, x0=None
+) -> dict:
+    title = plots.step_title(sampler, index, num_steps, t)
+    progress = (index + 1) / num_steps
+    if info.kind == "images":
+        return plots.images_frame(x, title, progress, index, num_steps, t, x0)
+    limit = picture.limit if picture is not None else plots.MIN_LIMIT
+    return plots.points_frame(x, limit, title, progress, index, num_steps, t, x0)
+
+
+def _background(cache: ModelCache, name: str, label_index: int | None) -> dict | None:
+    picture = cache.picture(name)
+    if picture is None:
+        return None
+    key = f"{name}:{-1 if label_index is None else label_index}"
+    return plots.background(picture.data, picture.labels, picture.limit, key, label_index)
+
+
+def _run_message(frames: list[dict], first: bool, background: dict | None, final: bool = False) -> str:
+    """A run's first message replaces the canvas's queue and sets its background; later ones append."""
+    if first:
+        return plots.frame_message(frames, mode="replace", final=final, background=background)
+    return plots.frame_message(frames, mode="append", final=final)
+
+
+def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL) -> str:
+    """The canvas before any run: the model's data picture (2D) and a prompt to press Run."""
+    info = cache.info(name)
+    label_index = info.class_names.index(class_name) if class_name in info.class_names else None
+    if info.kind == "points":
+        what = "the training data, faint"
+    else:
+        what = f"{info.sample_shape[-1]}×{info.sample_shape[-2]} images"
+    frame = {"kind": "blank", "title": f"{name}: {what}. Press Run to watch the noise turn into samples."}
+    return plots.frame_message([frame], mode="replace", background=_background(cache, name, label_index))
+
+
+@dataclass(eq=False)
+class _Mailbox:
+    """Frames handed from the sampling thread to the streaming generator, under `lock`."""
+
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    frames: list[dict] = field(default_factory=list)
+    keyframes: list[StoredFrame] = field(default_factory=list)
+    samples: np.ndarray | None = None
+    error: BaseException | None = None
+    done: bool = False
+    finished_at: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _sample_into(
+    mailbox: _Mailbox, steps: Iterator, schedule: FrameSchedule, make_frame: Callable, with_x0: bool
+) -> None:
+    """The sampling thread: run the sampler, post each chosen step's frame, keep the keyframes."""
+    try:
+        last = None
+        for last in steps:
+            if mailbox.stop.is_set():
+                return
+            keyframe = schedule.is_keyframe(last.index)
+            if not schedule.is_frame(last.index) and not keyframe:
+                continue
+            x = last.x.detach().float().cpu().numpy()
+            x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
+            frame = make_frame(last.index, last.num_steps, last.t, x, x0)
+            with mailbox.lock:
+                if keyframe:
+                    mailbox.keyframes.append(StoredFrame(
+                        last.index, last.num_steps, last.t, x.astype(np.float16),
+                        None if x0 is None else x0.astype(np.float16),
+                    ))
+                mailbox.frames.append(frame)
+                if last.index == last.num_steps - 1:
+                    # The last frame and "done" arrive together, so the final message carries it.
+                    mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
+                mailbox.lock.notify()
+    except BaseException as error:  # noqa: BLE001 - handed to the generator, which re-raises it
+        mailbox.error = error
+    finally:
+        with mailbox.lock:
+            if not mailbox.done:
+                mailbox.done, mailbox.finished_at = True, time.perf_counter()
+            mailbox.lock.notify()
+
+
+def _next_batch(mailbox: _Mailbox, not_before: float) -> tuple[list[dict], bool]:
+    """Wait for frames (and until `not_before`, unless sampling ends first); take them all."""
+    with mailbox.lock:
+        mailbox.lock.wait_for(lambda: mailbox.frames or mailbox.done)
+        delay = not_before - time.perf_counter()
+        if delay > 0 and not mailbox.done:
+            mailbox.lock.wait_for(lambda: mailbox.done, timeout=delay)
+        batch, mailbox.frames = mailbox.frames, []
+        return batch, mailbox.done
+
+
+def run_sample(
+    request: SampleRequest,
+    cache: ModelCache,
+    store: TrajectoryStore,
+    schedule: Callable[[int], FrameSchedule] = FrameSchedule,
+    send_interval: float = SEND_INTERVAL_S,
+) -> Iterator[LiveFrames | RunResult]:
+    """Sample `request`, yielding `LiveFrames` while the sampler runs and a `RunResult` last.
+
+    Closing the generator early (the Stop button, a client that goes away) stops the
+    sampling thread at its next step.
+    """
+    start = time.perf_counter()
+    pipeline = cache.get(request.model)
+    info = cache.info(request.model)
+    picture = cache.picture(request.model)
+    label_index = None if request.label is None else info.class_names.index(request.label)
+    steps = pipeline.trajectory(
+        request.num_samples,
+        sampler=request.sampler,
+        steps=request.steps,
+        label=request.label,
+        guidance=request.guidance,
+        eta=request.eta,
+        seed=request.seed,
+    )
+    background = _background(cache, request.model, label_index)
+    mailbox = _Mailbox()
+    make_frame = functools.partial(_frame, info, picture, request.sampler)
+    worker = threading.Thread(
+        target=_sample_into,
+        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0),
+        daemon=True,
+        name=f"sample-{request.model}",
+    )
+    worker.start()
+    sent_frames = messages = 0
+    first_frame_s = None
+    last_send = -float("inf")
+    try:
+        while True:
+            batch, done = _next_batch(mailbox, last_send + send_interval)
+            if done:
+                break
+            last_send = time.perf_counter()
+            first_frame_s = first_frame_s if first_frame_s is not None else last_send - start
+            sent_frames, messages = sent_frames + len(batch), messages + 1
+            yield LiveFrames(_run_message(batch, messages == 1, background), len(batch))
+    finally:
+        mailbox.stop.set()
+    if mailbox.error is not None:
+        raise mailbox.error
+    samples = mailbox.samples
+    final_message = _run_message(batch, messages == 0, background, final=True)
+    sent_frames, messages = sent_frames + len(batch), messages + 1
+    run_id = uuid.uuid4().hex
+    store.put(StoredRun(run_id, request.model, request.sampler, tuple(mailbox.keyframes)))
+    figure = grid = None
+    if info.kind == "points":
+        title = f"{request.model} · {request.sampler.upper()}-{request.steps} · {request.class_name}"
+        if request.label is not None:
+            title += f" · w = {request.guidance:g}"
+        limit = picture.limit if picture is not None else plots.MIN_LIMIT
+        data = picture.data if picture is not None else np.zeros((0, 2), np.float32)
+        labels = picture.labels if picture is not None else np.zeros(0, np.int64)
+        figure = plots.points_figure(samples, data, labels, info.class_names, limit, title)
+    else:
+        grid = plots.enlarged(plots.image_grid(samples), FINAL_GRID_PIXELS)
+    quality = quality_figures(info, label_index, samples) if info.kind == "points" else None
+    sampling_s = mailbox.finished_at - start
+    summary = {
+        "model": request.model,
+        "sampler": request.sampler,
+        "steps": request.steps,
+        "eta": request.eta if request.sampler == "ddim" else None,
+        "class": request.class_name,
+        "guidance": request.guidance if request.label is not None else 0.0,
+        "num_samples": request.num_samples,
+        "seed": request.seed,
+        "show_x0": request.show_x0,
+        "sample_shape": [request.num_samples, *info.sample_shape],
+        "elapsed_s": round(time.perf_counter() - start, 4),
+        "sampling_s": round(sampling_s, 4),
+        "first_frame_s": round(first_frame_s if first_frame_s is not None else sampling_s, 4),
+        "frames_sent": sent_frames,
+        "messages_sent": messages,
+        "quality": quality,
+        "run_id": run_id,
+    }
+    yield RunResult(run_id, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
+
+
+@functools.lru_cache(maxsize=16)
+def _fresh_sets(dataset: str, label_index: int | None, n: int) -> tuple[torch.Tensor, ...]:
+    """Independent draws of n data points (of one class when `label_index` is set), one per seed."""
+    sets = []
+    for seed in FRESH_SEEDS:
+        draw = 2 * n if label_index is None else 3 * n
+        points, labels = toy_dataset(dataset, draw, seed)
+        if label_index is not None:
+            points = points[labels == label_index]
+        sets.append(points[:n])
+    return tuple(sets)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return toy_dataset(dataset, REFERENCE_POINTS, REFERENCE_SEED)
+
+
+def quality_figures(info: ModelInfo, label_index: int | None, samples: np.ndarray) -> dict | None:
+    """Sliced-Wasserstein ratio to fresh data of the requested class (≈1 is perfect) and class conformity.
+
+    A quick meter (3 fresh sets, 32 directions, 1000 reference points: tens of milliseconds),
+    coarser than `diffusion_core.evaluation`'s figures.
+    """
+    if info.dataset not in TOY_DATASETS or len(samples) < 16:
+        return None
+    points = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    fresh = _fresh_sets(info.dataset, label_index, len(points))
+    if any(len(f) < len(points) for f in fresh):
+        return None
+    ratio = sliced_wasserstein_ratio(points, list(fresh), num_directions=QUALITY_DIRECTIONS).ratio
+    figures = {"sw_ratio": round(ratio, 3)}
+    if label_index is not None:
+        reference, labels = _reference(info.dataset)
+        figures["class_conformity"] = round(class_conformity(points, label_index, reference, labels), 4)
+    return figures
+
+
+def _stored_run(store: TrajectoryStore, run_id) -> StoredRun:
+    run = store.get(run_id) if isinstance(run_id, str) else None
+    if run is None:
+        raise RequestError("no stored trajectory for this run (runs are kept for a while); press Run again")
+    return run
+
+
+def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None, position) -> str:
+    """The canvas message showing keyframe `position` of a stored run (replacing whatever plays)."""
+    run = _stored_run(store, run_id)
+    frame = run.frames[number(position, "frame", 0, len(run.frames) - 1, whole=True)]
+    info = cache.info(run.model)
+    x = frame.x.astype(np.float32)
+    x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
+    picture = cache.picture(run.model)
+    payload = _frame(info, picture, run.sampler, frame.index, frame.num_steps, frame.t, x, x0)
+    return plots.frame_message([payload], mode="replace", final=True)
+
+
+def trajectory_gif(
+    store: TrajectoryStore, cache: ModelCache, run_id: str | None, folder: Path = GIF_FOLDER
+) -> Path:
+    """Write the stored run's keyframes as an animated GIF and return its path (keeps the newest 64)."""
+    run = _stored_run(store, run_id)
+    info = cache.info(run.model)
+    pictures = []
+    if info.kind == "points":
+        picture = cache.picture(run.model)
+        limit = picture.limit if picture is not None else plots.MIN_LIMIT
+        if picture is not None:
+            backdrop = plots.background_raster(picture.data, picture.labels, limit)
+        else:
+            backdrop = np.full((360, 360, 3), 255, np.uint8)
+        for frame in run.frames:
+            raster = plots.points_raster(frame.x.astype(np.float32), limit, backdrop)
+            caption = plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)
+            pictures.append(plots.captioned(raster, caption))
+    else:
+        for frame in run.frames:
+            grid = plots.image_grid(frame.x.astype(np.float32))
+            caption = plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)
+            pictures.append(plots.captioned(plots.enlarged(grid, 360), caption))
+    path = write_gif(pictures, Path(folder) / f"trajectory-{run.model}-{run.run_id[:8]}.gif")
+    prune_folder(folder, keep=64)
+    return path

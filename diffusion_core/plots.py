@@ -1,0 +1,269 @@
+"""Pictures of samples: arrays in, figures, images or compact canvas frames out. Nothing here samples.
+
+Three outputs for three jobs:
+- `points_frame` / `images_frame`: a small JSON frame (int16 or uint8 pixels, base64)
+  that the app's live canvas paints in the browser, so streaming costs ~10 KB a frame;
+- `points_figure`: the interactive plotly figure of a finished 2D run;
+- `points_raster` / `image_grid`: RGB / grey arrays that become GIF frames.
+Points are drawn in model (training) coordinates on fixed square axes [-limit, limit]².
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw
+
+# Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
+CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+SAMPLE_COLOR = "#1f4e9c"
+MIN_LIMIT = 3.2
+# int16 frame coordinates span ±2·limit so points just outside the view are clipped, not piled on the edge.
+_INT16_SPAN = 2.0
+
+
+def axis_limit(data: np.ndarray) -> float:
+    """Half-width of the square view: the data with a 10% margin, and at least N(0, I)'s ±3.2."""
+    return float(max(MIN_LIMIT, 1.1 * np.abs(np.asarray(data)).max(initial=0.0)))
+
+
+def step_title(sampler: str, index: int, num_steps: int, t: int) -> str:
+    """'DDIM · step 12/50 · t = 779': the step just taken and the timestep the model saw."""
+    return f"{sampler.upper()} · step {index + 1}/{num_steps} · t = {t}"
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def encode_points(x: np.ndarray, limit: float) -> str:
+    """x: (N, 2) → base64 of little-endian int16 pairs, 32767 ↔ 2·limit."""
+    scale = 32767.0 / (_INT16_SPAN * limit)
+    quantized = np.clip(np.rint(np.asarray(x, dtype=np.float32) * scale), -32767, 32767)
+    return _b64(quantized.astype("<i2"))
+
+
+def decode_points(encoded: str, limit: float) -> np.ndarray:
+    """The inverse of `encode_points`, (N, 2) float32 (for tests and API clients)."""
+    values = np.frombuffer(base64.b64decode(encoded), dtype="<i2").astype(np.float32)
+    return values.reshape(-1, 2) * (_INT16_SPAN * limit / 32767.0)
+
+
+def background(
+    data: np.ndarray, labels: np.ndarray, limit: float, key: str, highlight: int | None = None
+) -> dict:
+    """The faint picture of the true data that frames are drawn over; `key` lets the browser cache it.
+
+    data: (M, 2), labels: (M,) class indices; `highlight` marks the requested class.
+    """
+    return {
+        "key": key,
+        "limit": float(limit),
+        "xy": encode_points(data, limit),
+        "labels": _b64(np.asarray(labels, dtype=np.uint8)),
+        "colors": list(CLASS_COLORS),
+        "highlight": -1 if highlight is None else int(highlight),
+    }
+
+
+def points_frame(
+    x: np.ndarray,
+    limit: float,
+    title: str,
+    progress: float,
+    index: int,
+    num_steps: int,
+    t: int,
+    x0: np.ndarray | None = None,
+) -> dict:
+    """One live frame of a 2D run: x (N, 2) quantized, and the model's guess x̂0 (N, 2) when given;
+    progress in [0, 1] drives the canvas's bar."""
+    frame = {
+        "kind": "points",
+        "limit": limit,
+        "title": title,
+        "progress": round(float(progress), 4),
+        "index": int(index),
+        "num_steps": int(num_steps),
+        "t": int(t),
+        "xy": encode_points(x, limit),
+    }
+    if x0 is not None:
+        frame["x0"] = encode_points(x0, limit)
+    return frame
+
+
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] (N, 1, H, W) or (N, H, W) → uint8 (N, H, W)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        images = images[:, 0]
+    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def grid_columns(n: int) -> int:
+    """Columns of a near-square grid of n images."""
+    return max(1, int(np.ceil(np.sqrt(n))))
+
+
+def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile images in [-1, 1], (N, 1, H, W), into one uint8 grey picture with `pad` dark pixels between."""
+    pixels = to_pixels(images)
+    n, h, w = pixels.shape
+    columns = columns or grid_columns(n)
+    rows = -(-n // columns)
+    grid = np.zeros((rows * (h + pad) + pad, columns * (w + pad) + pad), dtype=np.uint8)
+    for k in range(n):
+        r, c = divmod(k, columns)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        grid[top : top + h, left : left + w] = pixels[k]
+    return grid
+
+
+def enlarged(picture: np.ndarray, target: int) -> np.ndarray:
+    """`picture` (H, W[, 3]) repeated by the largest whole factor (≥ 1) keeping its longer side ≤ target."""
+    factor = max(1, target // max(picture.shape[:2]))
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
+def images_frame(
+    images: np.ndarray,
+    title: str,
+    progress: float,
+    index: int,
+    num_steps: int,
+    t: int,
+    x0: np.ndarray | None = None,
+) -> dict:
+    """One live frame of an image run: the grid of images (N, 1, H, W) in [-1, 1] as raw uint8 pixels,
+    and the grid of the model's guesses x̂0 (same shape) beside it when given."""
+    grid = image_grid(images)
+    frame = {
+        "kind": "images",
+        "title": title,
+        "progress": round(float(progress), 4),
+        "index": int(index),
+        "num_steps": int(num_steps),
+        "t": int(t),
+        "height": int(grid.shape[0]),
+        "width": int(grid.shape[1]),
+        "pixels": _b64(grid),
+    }
+    if x0 is not None:
+        frame["x0_pixels"] = _b64(image_grid(x0))
+    return frame
+
+
+KEEP_BACKGROUND = "keep"
+
+
+def frame_message(
+    frames: list[dict],
+    mode: str = "append",
+    final: bool = False,
+    background: dict | None | str = KEEP_BACKGROUND,
+) -> str:
+    """The live canvas's value: a batch of frames to play in order.
+
+    mode "replace" drops whatever the canvas still has queued (a new run, a scrub),
+    "append" queues after it. `background`: a `background(...)` dict sets the faint
+    data picture, None clears it, KEEP_BACKGROUND leaves the current one.
+    """
+    message = {"mode": mode, "final": final, "frames": frames}
+    if not isinstance(background, str):
+        message["background"] = background
+    return json.dumps(message, separators=(",", ":"))
+
+
+def points_figure(
+    samples: np.ndarray,
+    data: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    limit: float,
+    title: str,
+) -> go.Figure:
+    """The interactive picture of a finished 2D run: samples (N, 2) over the faint data (M, 2), in WebGL."""
+    traces = [
+        {
+            "type": "scattergl",
+            "x": data[labels == k, 0],
+            "y": data[labels == k, 1],
+            "mode": "markers",
+            "name": f"data: {name}",
+            "marker": {"size": 4, "color": CLASS_COLORS[k % len(CLASS_COLORS)], "opacity": 0.25},
+            "hoverinfo": "skip",
+        }
+        for k, name in enumerate(class_names)
+    ]
+    traces.append(
+        {
+            "type": "scattergl",
+            "x": samples[:, 0],
+            "y": samples[:, 1],
+            "mode": "markers",
+            "name": "samples",
+            "marker": {"size": 4, "color": SAMPLE_COLOR, "opacity": 0.8},
+        }
+    )
+    axis = {"range": [-limit, limit], "zeroline": False, "showgrid": True, "gridcolor": "#eceff4"}
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "xaxis": axis,
+        "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1},
+        "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
+        "legend": {"orientation": "h", "y": -0.08},
+        "plot_bgcolor": "white",
+        "height": 520,
+    }
+    # Plotly's per-property validation costs ~50 ms for this figure; the dict above is
+    # checked once against the schema in tests/test_plots.py instead.
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def _hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.float32)
+
+
+def _pixel_coordinates(points: np.ndarray, limit: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column and row of each point (N, 2) on a size×size picture of [-limit, limit]², y up.
+
+    Points outside the picture are dropped."""
+    cols = np.floor((points[:, 0] + limit) / (2 * limit) * size).astype(np.int64)
+    rows = np.floor((limit - points[:, 1]) / (2 * limit) * size).astype(np.int64)
+    inside = (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
+    return cols[inside], rows[inside]
+
+
+def background_raster(data: np.ndarray, labels: np.ndarray, limit: float, size: int = 360) -> np.ndarray:
+    """The faint data picture as a white RGB uint8 (size, size, 3) image with class-coloured dots."""
+    picture = np.full((size, size, 3), 255.0, dtype=np.float32)
+    for k in np.unique(labels):
+        cols, rows = _pixel_coordinates(data[labels == k], limit, size)
+        colour = _hex_rgb(CLASS_COLORS[int(k) % len(CLASS_COLORS)])
+        picture[rows, cols] = 0.7 * 255.0 + 0.3 * colour
+    return picture.astype(np.uint8)
+
+
+def points_raster(points: np.ndarray, limit: float, backdrop: np.ndarray, dot: int = 2) -> np.ndarray:
+    """Points (N, 2) drawn as dot×dot squares in SAMPLE_COLOR over `backdrop` (size, size, 3)."""
+    picture = backdrop.copy()
+    size = picture.shape[0]
+    cols, rows = _pixel_coordinates(points, limit, size)
+    colour = _hex_rgb(SAMPLE_COLOR).astype(np.uint8)
+    for dr in range(dot):
+        for dc in range(dot):
+            picture[np.minimum(rows + dr, size - 1), np.minimum(cols + dc, size - 1)] = colour
+    return picture
+
+
+def captioned(picture: np.ndarray, caption: str) -> Image.Image:
+    """An RGB (or grey) array with a caption strip on top."""
+    image = Image.fromarray(picture).convert("RGB")
+    framed = Image.new("RGB", (image.width, image.height + 22), "white")
+    framed.paste(image, (0, 22))
+    ImageDraw.Draw(framed).text((6, 5), caption, fill=(30, 30, 30))
+    return framed

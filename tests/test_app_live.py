@@ -1,0 +1,212 @@
+"""diffusion_core/live.py: one streamed run, its summary and quality meter, scrubbing and the GIF."""
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from app_standins import ImagePipeline, points_pipeline
+from PIL import Image
+
+from diffusion_core import live, make_timesteps, plots, serving
+from diffusion_core.data import toy_dataset
+from diffusion_core.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
+
+
+@pytest.fixture(scope="module")
+def cache():
+    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache.add("moons", points_pipeline())
+    cache.add("emnist", ImagePipeline())
+    return cache
+
+
+@pytest.fixture
+def store():
+    return TrajectoryStore()
+
+
+GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_name": "upper moon",
+        "guidance": 2.0, "num_samples": 64, "seed": 3}
+
+
+def request(cache, **changes):
+    return serving.validate_request(cache, **{**GOOD, **changes})
+
+
+def run(cache, store, **changes):
+    return list(live.run_sample(request(cache, **changes), cache, store))
+
+
+def test_streamed_run_is_exactly_the_samplers_run(cache, store):
+    updates = run(cache, store, sampler="ddpm", steps=30, seed=11)
+    result = updates[-1]
+    expected = cache.get("moons").generate(64, sampler="ddpm", steps=30, label="upper moon", guidance=2.0,
+                                           seed=11)
+    assert isinstance(result, live.RunResult)
+    assert all(isinstance(u, live.LiveFrames) for u in updates[:-1])
+    assert np.array_equal(result.samples, expected.numpy())
+
+
+def test_run_streams_the_first_frame_with_the_background_then_appends(cache, store):
+    updates = list(live.run_sample(request(cache, steps=40), cache, store, send_interval=0.0))
+    messages = [json.loads(u.message) for u in updates]
+    assert messages[0]["mode"] == "replace" and messages[0]["background"]["key"] == "moons:0"
+    assert all(m["mode"] == "append" and "background" not in m for m in messages[1:])
+    assert [m["final"] for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert [f["index"] for m in messages for f in m["frames"]] == list(range(40))
+    last = messages[-1]["frames"][-1]
+    decoded = plots.decode_points(last["xy"], last["limit"])
+    assert np.abs(decoded - updates[-1].samples).max() < 1e-3
+    assert last["title"] == f"DDIM · step 40/40 · t = {make_timesteps(1000, 40)[-1]}"
+
+
+def sampling_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("sample-") and t.is_alive()]
+
+
+def test_sampling_runs_on_while_the_consumer_is_busy(cache, store):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=300, num_samples=32), cache, store)
+    first = next(stream)
+    deadline = time.time() + 60
+    while sampling_threads() and time.time() < deadline:  # nobody iterates the stream meanwhile
+        time.sleep(0.01)
+    assert not sampling_threads()
+    rest = list(stream)
+    assert isinstance(first, live.LiveFrames) and len(rest) == 1 and isinstance(rest[0], live.RunResult)
+    assert json.loads(rest[0].message)["frames"][-1]["index"] == 299  # everything left came in one batch
+
+
+def test_closing_the_stream_stops_the_sampling_thread(cache, store):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache, store)
+    next(stream)
+    stream.close()
+    deadline = time.time() + 10
+    while sampling_threads() and time.time() < deadline:
+        time.sleep(0.01)
+    assert not sampling_threads()
+
+
+class FailingPipeline:
+    """Yields two steps of a real run, then fails like a broken model would."""
+
+    def __init__(self, pipeline):
+        self.pipeline, self.class_names, self.schedule, self.config = (
+            pipeline, pipeline.class_names, pipeline.schedule, pipeline.config)
+
+    def trajectory(self, *args, **kwargs):
+        steps = self.pipeline.trajectory(*args, **kwargs)
+        yield next(steps)
+        yield next(steps)
+        raise RuntimeError("the model broke at step 3")
+
+
+def test_an_error_in_the_sampling_thread_reaches_the_caller(store):
+    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache.add("moons", FailingPipeline(points_pipeline()))
+    with pytest.raises(RuntimeError, match="the model broke at step 3"):
+        list(live.run_sample(request(cache), cache, store))
+
+
+def test_summary_reports_the_request_the_shape_and_the_timing(cache, store):
+    result = run(cache, store)[-1]
+    summary = result.summary
+    keys = ("model", "sampler", "steps", "eta", "class", "guidance", "num_samples", "seed")
+    assert {k: summary[k] for k in keys} == {
+        "model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class": "upper moon", "guidance": 2.0,
+        "num_samples": 64, "seed": 3,
+    }
+    assert summary["sample_shape"] == [64, 2]
+    assert 0 < summary["first_frame_s"] <= summary["sampling_s"] <= summary["elapsed_s"]
+    assert summary["frames_sent"] == 10 and summary["run_id"] == result.run_id
+    assert set(summary["quality"]) == {"sw_ratio", "class_conformity"}
+    json.dumps(summary)  # the API returns it as JSON
+
+
+def test_unconditional_ddpm_summary_has_no_eta_and_no_guidance(cache, store):
+    summary = run(cache, store, sampler="ddpm", class_name="unconditional", guidance=7.0, eta=0.5)[-1].summary
+    assert summary["eta"] is None and summary["guidance"] == 0.0 and summary["class"] == "unconditional"
+    assert set(summary["quality"]) == {"sw_ratio"}
+
+
+def test_image_run_ends_with_a_grid_and_streams_image_frames(cache, store):
+    updates = run(cache, store, model="emnist", class_name="C", num_samples=5, steps=4)
+    result = updates[-1]
+    assert result.samples.shape == (5, 1, 28, 28) and result.figure is None
+    # 5 images in 3 columns with 2 px padding (62×92), enlarged 5× to fit 480 pixels
+    assert result.grid.shape == (5 * (2 * 30 + 2), 5 * (3 * 30 + 2))
+    assert result.summary["sample_shape"] == [5, 1, 28, 28] and result.summary["quality"] is None
+    frames = [f for u in updates for f in json.loads(u.message)["frames"]]
+    assert {f["kind"] for f in frames} == {"images"}
+    assert -1.0 <= result.samples.min() and result.samples.max() <= 1.0
+
+
+def test_thousand_step_run_sends_far_fewer_messages_than_steps(cache, store):
+    updates = run(cache, store, sampler="ddpm", steps=1000, num_samples=16)
+    summary = updates[-1].summary
+    assert summary["frames_sent"] <= 60 + 30 * summary["sampling_s"] + 2
+    assert len(updates) - 1 <= summary["sampling_s"] / SEND_INTERVAL_S + 2
+    assert updates[-1].keyframes == 60
+
+
+def test_scrubbing_shows_the_stored_keyframe(cache, store):
+    result = run(cache, store, sampler="ddpm", steps=100)[-1]
+    message = json.loads(live.scrub_message(store, cache, result.run_id, 59))
+    frame = message["frames"][0]
+    assert message["mode"] == "replace" and frame["index"] == 99
+    assert np.abs(plots.decode_points(frame["xy"], frame["limit"]) - result.samples).max() < 2e-3
+    first = json.loads(live.scrub_message(store, cache, result.run_id, 0))["frames"][0]
+    assert first["index"] == keyframe_indices(100)[0] == 0
+
+
+def test_show_x0_streams_and_stores_the_models_guess(cache, store):
+    updates = run(cache, store, steps=6, show_x0=True)
+    options = {"sampler": "ddim", "steps": 6, "label": "upper moon", "guidance": 2.0, "seed": 3}
+    expected = list(cache.get("moons").trajectory(64, **options))
+    frames = [f for u in updates for f in json.loads(u.message)["frames"]]
+    for frame, step in zip(frames, expected, strict=True):
+        assert np.abs(plots.decode_points(frame["x0"], frame["limit"]) - step.x0.numpy()).max() < 1e-3
+    scrubbed = json.loads(live.scrub_message(store, cache, updates[-1].run_id, 2))["frames"][0]
+    guess = plots.decode_points(scrubbed["x0"], scrubbed["limit"])
+    assert np.abs(guess - expected[2].x0.numpy()).max() < 2e-2  # stored as float16
+    assert updates[-1].summary["show_x0"] is True
+
+
+def test_images_show_the_guess_grid_beside_the_current_one(cache, store):
+    updates = run(cache, store, model="emnist", class_name="B", num_samples=4, steps=3, show_x0=True)
+    assert all("x0_pixels" in f for u in updates for f in json.loads(u.message)["frames"])
+
+
+def test_scrubbing_an_unknown_run_or_frame_is_refused(cache, store):
+    result = run(cache, store, steps=3)[-1]
+    with pytest.raises(serving.RequestError, match="press Run again"):
+        live.scrub_message(store, cache, "no-such-run", 0)
+    with pytest.raises(serving.RequestError, match="frame must be a whole number from 0 to 2, got 3"):
+        live.scrub_message(store, cache, result.run_id, 3)
+
+
+@pytest.mark.parametrize("model, label", [("moons", "upper moon"), ("emnist", "A")])
+def test_gif_has_one_frame_per_stored_keyframe(cache, store, tmp_path, model, label):
+    result = run(cache, store, model=model, class_name=label, steps=12, num_samples=9)[-1]
+    path = live.trajectory_gif(store, cache, result.run_id, folder=tmp_path)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 12
+
+
+def test_quality_meter_scores_real_data_near_one_and_shifted_data_far_worse():
+    info = serving.ModelInfo("moons", "points", (2,), ("upper moon", "lower moon"), 1000, "moons", 5000, 2000)
+    points, labels = toy_dataset("moons", 6000, seed=123)
+    upper = points[labels == 0][:1500].numpy()
+    good = live.quality_figures(info, 0, upper)
+    shifted = live.quality_figures(info, 0, upper + 1.0)
+    assert good["class_conformity"] > 0.98 and good["sw_ratio"] < 1.6
+    assert shifted["sw_ratio"] > 5 * good["sw_ratio"]
+
+
+def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache):
+    points = json.loads(live.intro_message(cache, "moons", "lower moon"))
+    images = json.loads(live.intro_message(cache, "emnist"))
+    assert points["background"]["key"] == "moons:1" and points["frames"][0]["kind"] == "blank"
+    assert images["background"] is None and "Press Run" in images["frames"][0]["title"]

@@ -1,0 +1,42 @@
+"""`python app.py` as Hugging Face Spaces runs it: served where GRADIO_SERVER_NAME and _PORT say."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from app_standins import free_port
+
+from diffusion_core import serving
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
+    cache = serving.ModelCache()
+    cache.preload()
+    if not cache.names():
+        pytest.skip("no loadable checkpoint in checkpoints/ (app.py refuses to start without one)")
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    child = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, config = time.time() + 120, None
+        while time.time() < deadline and child.poll() is None:
+            try:
+                config = httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert config is not None, child.stderr.read().decode() if child.poll() is not None else "no answer"
+        api_names = {dependency.get("api_name") for dependency in config["dependencies"]}
+        assert {"sample", "scrub", "gif", "stop", "model_controls"} <= api_names
+    finally:
+        child.terminate()
+        child.wait(timeout=30)

@@ -1,0 +1,158 @@
+"""diffusion_core/serving.py: request validation, the model cache, CPU threads and the ZeroGPU wrapper."""
+
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from app_standins import ImagePipeline, points_pipeline
+
+from diffusion_core import serving
+
+
+@pytest.fixture(scope="module")
+def cache():
+    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache.add("moons", points_pipeline())
+    cache.add("emnist", ImagePipeline())
+    return cache
+
+
+GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_name": "upper moon",
+        "guidance": 2.0, "num_samples": 64, "seed": 3}
+
+
+def request(cache, **changes):
+    return serving.validate_request(cache, **{**GOOD, **changes})
+
+
+BAD_INPUTS = [
+    ({"model": "nope"}, "unknown model 'nope'; choose one of: moons, emnist"),
+    ({"model": None}, "unknown model None"),
+    ({"model": 3}, "unknown model 3"),
+    ({"sampler": "euler"}, "unknown sampler 'euler'; choose DDPM or DDIM"),
+    ({"sampler": None}, "unknown sampler None"),
+    ({"steps": 0}, "steps must be a whole number from 1 to 1000, got 0"),
+    ({"steps": 1001}, "steps must be a whole number from 1 to 1000, got 1001"),
+    ({"steps": 2.5}, "got 2.5"),
+    ({"steps": "50"}, "got '50'"),
+    ({"steps": True}, "got True"),
+    ({"steps": float("nan")}, "got nan"),
+    ({"eta": -0.1}, "eta (η) must be a number from 0 to 1, got -0.1"),
+    ({"eta": 1.5}, "got 1.5"),
+    ({"class_name": "A"},
+     "class 'A' is not a class of moons; choose one of: unconditional, upper moon, lower moon"),
+    ({"class_name": ["upper moon"]}, "class ['upper moon'] is not a class of moons"),
+    ({"guidance": -1}, "guidance weight w must be a number from 0 to 20, got -1"),
+    ({"guidance": 20.5}, "got 20.5"),
+    ({"guidance": float("inf")}, "got inf"),
+    ({"guidance": float("nan")}, "got nan"),
+    ({"guidance": None}, "got None"),
+    ({"num_samples": 0}, "number of points for moons must be a whole number from 1 to 5000, got 0"),
+    ({"num_samples": 5001}, "got 5001"),
+    ({"model": "emnist", "class_name": "A", "num_samples": 65},
+     "number of images for emnist must be a whole number from 1 to 64, got 65"),
+    ({"seed": -1}, "seed must be a whole number from 0 to 2147483647, got -1"),
+    ({"seed": 2**31}, "got 2147483648"),
+    ({"seed": 1.5}, "got 1.5"),
+    ({"seed": None}, "got None"),
+    ({"show_x0": "yes"}, "show_x0 must be true or false, got 'yes'"),
+    ({"show_x0": 1}, "show_x0 must be true or false, got 1"),
+]
+
+
+@pytest.mark.parametrize("changes, message", BAD_INPUTS, ids=[str(c) for c, _ in BAD_INPUTS])
+def test_each_bad_input_is_refused_with_a_message_naming_value_and_allowed_range(cache, changes, message):
+    with pytest.raises(serving.RequestError) as error:
+        request(cache, **changes)
+    assert message in str(error.value)
+
+
+def test_long_bad_values_are_shortened_in_the_message(cache):
+    with pytest.raises(serving.RequestError) as error:
+        request(cache, model="x" * 10_000)
+    assert len(str(error.value)) < 200
+
+
+def test_valid_inputs_are_normalised(cache):
+    checked = request(cache, sampler="DDPM", steps=20.0, seed=np.int64(5), class_name=None)
+    assert checked == serving.SampleRequest("moons", "ddpm", 20, 0.0, "unconditional", 2.0, 64, 5, False)
+    assert checked.label is None
+
+
+def test_describe_tells_points_from_images(cache):
+    points, images = cache.info("moons"), cache.info("emnist")
+    assert (points.kind, points.sample_shape, points.max_samples) == ("points", (2,), 5000)
+    assert points.dataset == "moons"
+    assert (images.kind, images.sample_shape, images.max_samples) == ("images", (1, 28, 28), 64)
+    assert images.class_names == tuple("ABCDEFGHIJ") and images.num_train_steps == 1000
+
+
+def test_describe_refuses_samples_that_are_neither_points_nor_images():
+    schedule = types.SimpleNamespace(num_train_steps=10)
+    odd = types.SimpleNamespace(sample_shape=(3,), class_names=(), schedule=schedule)
+    with pytest.raises(ValueError, match=r"shape \(3,\) are neither 2D points nor \(C, H, W\) images"):
+        serving.describe("odd", odd)
+
+
+def test_cache_loads_each_model_once_under_concurrent_first_requests(tmp_path):
+    (tmp_path / "moons" ).mkdir()
+    (tmp_path / "moons" / "config.json").write_text("{}")
+    calls = []
+
+    def slow_loader(path):
+        calls.append(path)
+        time.sleep(0.05)
+        return points_pipeline()
+
+    cache = serving.ModelCache(root=tmp_path, loader=slow_loader)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("moons"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 8 and all(r is results[0] for r in results)
+
+
+def test_cache_drops_a_folder_that_fails_to_load_and_keeps_serving_the_rest(tmp_path):
+    for name in ("moons", "emnist", "broken"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "notes").mkdir()  # no config.json: not a checkpoint
+
+    def loader(path):
+        if path.name == "broken":
+            raise ValueError("config.json: missing keys")
+        return ImagePipeline() if path.name == "emnist" else points_pipeline()
+
+    cache = serving.ModelCache(root=tmp_path, loader=loader)
+    assert cache.names() == ["moons", "emnist", "broken"]
+    assert cache.preload() == {"broken": "config.json: missing keys"}
+    assert cache.names() == ["moons", "emnist"]
+
+
+def test_torch_threads_split_the_cores_between_concurrent_runs():
+    before = torch.get_num_threads()
+    try:
+        assert serving.configure_torch_threads(2, cores=2) == 1 and torch.get_num_threads() == 1
+        assert serving.configure_torch_threads(2, cores=8) == 4
+        assert serving.configure_torch_threads(4, cores=2) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypatch):
+    def fn():
+        return 1
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces → ImportError
+    assert serving.on_gpu_when_available(fn) is fn
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda f: ("wrapped", f)
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert serving.on_gpu_when_available(fn) == ("wrapped", fn)

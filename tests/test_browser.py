@@ -1,0 +1,111 @@
+"""The app in a real browser (Debian's Chromium through playwright): it loads, streams, ends, offers the GIF.
+
+Skipped, with the reason, where /usr/bin/chromium or the playwright package is missing.
+Screenshots go to artifacts/browser/ (the README's picture is docs/screenshot.png).
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)", exc_type=ImportError
+)
+
+import torch
+from app_standins import launch_app, serving_cache
+
+from diffusion_core import serving
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    threads = torch.get_num_threads()
+    serving.configure_torch_threads(2)
+    demo, url = launch_app(serving_cache())
+    yield url
+    demo.close()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def app_page(chromium, app_url):
+    context = chromium.new_context(viewport={"width": 1500, "height": 1150}, accept_downloads=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(app_url)
+    page.wait_for_function("window.diffusionLive && window.diffusionLive.painted > 0", timeout=60_000)
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def canvas_title(page) -> str:
+    return page.eval_on_selector("#live-canvas canvas", "c => c.dataset.title")
+
+
+def run_and_wait(page, timeout_ms=120_000) -> dict:
+    page.evaluate("window.diffusionLive.reset()")
+    page.click("#run-button")
+    page.wait_for_function("window.diffusionLive.finalPainted", timeout=timeout_ms)
+    return page.evaluate("({painted: window.diffusionLive.painted, received: window.diffusionLive.received,"
+                         " messages: window.diffusionLive.messages})")
+
+
+def test_page_loads_with_the_data_picture_and_the_controls(app_page):
+    assert app_page.title() == "Diffusion, step by step"
+    assert "Press Run" in canvas_title(app_page)
+    for element in ("#run-button", "#stop-button", "#scrub", "#final-plot"):
+        assert app_page.locator(element).count() == 1, element
+
+
+def test_run_streams_frames_then_shows_the_final_plot_and_the_gif(app_page):
+    stats = run_and_wait(app_page)
+    assert stats["painted"] >= 10 and stats["received"] == 50
+    assert canvas_title(app_page).startswith("DDIM · step 50/50")
+    app_page.wait_for_selector("#final-plot .js-plotly-plot", timeout=30_000)
+    link = app_page.wait_for_selector("#gif a[href*='.gif']", timeout=60_000)
+    gif = app_page.request.get(link.get_attribute("href"))
+    assert gif.ok and gif.body()[:6] in (b"GIF87a", b"GIF89a")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    app_page.screenshot(path=str(ARTIFACTS / "after_run.png"), full_page=True)
+
+
+def test_scrubbing_after_a_run_repaints_an_earlier_frame(app_page):
+    run_and_wait(app_page)
+    slider = app_page.locator("#scrub input[type='range']")
+    slider.fill("9")
+    app_page.wait_for_function(
+        "document.querySelector('#live-canvas canvas').dataset.title.includes('step 10/50')", timeout=30_000
+    )
+
+
+def test_image_model_streams_a_grid_and_ends_with_characters(app_page):
+    app_page.get_by_label("Model").first.click()
+    app_page.get_by_role("option", name="emnist").click()
+    app_page.wait_for_function(
+        "document.querySelector('#live-canvas canvas').dataset.title.startsWith('emnist')", timeout=30_000
+    )
+    stats = run_and_wait(app_page)
+    assert stats["painted"] >= 5
+    app_page.wait_for_selector("#final-images img", timeout=30_000)
+    app_page.screenshot(path=str(ARTIFACTS / "emnist.png"), full_page=True)
