@@ -1,7 +1,8 @@
 """What does the sampling loop cost beside its model? And beside diffusers' scheduler loop?
 
-For a 2D FiLM MLP (the shipped moons model's architecture, 2000 points) and a
-small conv net (16 images of 28×28), on the CPU, prints medians over repeats of:
+For a denoiser that costs nothing (the loops' own cost), a 2D FiLM MLP (the
+shipped moons model's architecture, 2000 points) and a small conv net (16 images
+of 28×28), on the CPU, prints medians over repeats of:
   model  - the bare forward passes of one trajectory (same calls, no sampler)
   ours   - the full `diffusion_core.sample` loop
   diffusers - the equivalent DDPMScheduler / DDIMScheduler loop with the same model
@@ -96,6 +97,8 @@ def main() -> None:
     torch.manual_seed(0)
     mlp, mlp_note = shipped_mlp()
     cases = [
+        # A denoiser that costs almost nothing isolates each loop's own per-step cost.
+        ("no network, 2000 points", lambda x, t, labels: 0.1 * x, (2000, 2), None),
         ("2D MLP, 2000 points", mlp, (2000, 2), torch.zeros(2000, dtype=torch.long)),
         ("conv net, 16 × 28×28", TinyConvNet().eval(), (16, 1, 28, 28), None),
     ]
