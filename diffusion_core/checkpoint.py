@@ -131,8 +131,7 @@ def save_checkpoint(
             (staging / STATE_META_NAME).write_text(json.dumps(meta) + "\n")
         for name, content in (extra_files or {}).items():
             (staging / name).write_bytes(content)
-        _make_readable(staging)
-        _swap_in(staging, folder)
+        replace_folder(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -148,7 +147,12 @@ def _make_readable(folder: Path) -> None:
         os.chmod(path, 0o666 & ~umask)
 
 
-def _swap_in(staging: Path, folder: Path) -> None:
+def replace_folder(staging: Path, folder: Path) -> None:
+    """Swap a fully written sibling folder `staging` in as `folder`, readable as the umask allows.
+
+    Two renames on one file system: `folder` is always either the old or the new one.
+    """
+    _make_readable(staging)
     if not folder.exists():
         os.replace(staging, folder)
         return

@@ -31,7 +31,15 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, CheckpointError, load_config, load_model
+from .checkpoint import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    load_config,
+    load_model,
+    replace_folder,
+)
 from .model_card import SAMPLE_IMAGE_NAME
 from .pipeline import CHECKPOINTS_DIR
 
@@ -369,16 +377,7 @@ def install_pulled(pulled_folder: Path | str, into_dir: Path | str = CHECKPOINTS
             if (source / file).is_file():
                 shutil.copyfile(source / file, staging / file)  # follows the cache's symlinks to the blobs
         load_model(staging)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        replace_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
