@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from diffusion_core.checkpoint import (
+    EVAL_NAME,
     CheckpointConfig,
     CheckpointError,
     load_config,
@@ -61,7 +62,6 @@ DEFAULTS = {
     "clip": 3.0,
     "seed": 0,
 }
-EVAL_JSON = "eval.json"
 
 
 class CLIError(Exception):
@@ -170,7 +170,7 @@ def run_eval(target: str, args: argparse.Namespace) -> bool:
             panels.append((f"samples, DDIM-50, w={weight:g}", points, labels))
         picture = scatter_png(panels)
         write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture)
-        write_file_atomically(folder / EVAL_JSON, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+        write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
         card = model_card(config, report, config.training.get("command", "(unknown)"))
         write_file_atomically(folder / "README.md", card.encode())
     return passed

@@ -25,6 +25,7 @@ from .schedules import NoiseSchedule
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+EVAL_NAME = "eval.json"  # the quality figures `train_toy.py eval` writes beside the weights
 STATE_WEIGHTS_NAME = "training_state.safetensors"
 STATE_META_NAME = "training_state.json"
 FORMAT_VERSION = 1

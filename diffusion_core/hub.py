@@ -34,6 +34,7 @@ from huggingface_hub.errors import (
 from .checkpoint import (
     CARD_NAME,
     CONFIG_NAME,
+    EVAL_NAME,
     WEIGHTS_NAME,
     CheckpointError,
     load_config,
@@ -46,7 +47,6 @@ from .pipeline import CHECKPOINTS_DIR
 HUB_REPO_ENV = "DIFFUSION_HUB_REPO"
 HUB_REVISION_ENV = "DIFFUSION_HUB_REVISION"
 PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
-EVAL_NAME = "eval.json"  # the quality figures train_toy.py eval writes beside the checkpoint
 PUSH_FILES = (*PULL_FILES, SAMPLE_IMAGE_NAME)  # the card links the picture beside it
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 TIMEOUT_S = 5.0  # metadata requests; a down or silent Hub fails within this, never hangs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -110,6 +111,14 @@ class PacedPipeline:
         for step in self.pipeline.trajectory(*args, **kwargs):
             time.sleep(self.step_s)
             yield step
+
+
+def standin_cache() -> ModelCache:
+    """A cache of stand-ins only: a 2D "moons" driven by an exact mixture and a 28×28 "emnist"."""
+    cache = ModelCache(root=Path("/nonexistent"))
+    cache.add("moons", points_pipeline())
+    cache.add("emnist", ImagePipeline())
+    return cache
 
 
 def serving_cache():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_standins import ImagePipeline, points_pipeline
+from app_standins import points_pipeline, standin_cache
 from PIL import Image
 
 from diffusion_core import live, make_timesteps, plots, serving
@@ -17,10 +17,7 @@ from diffusion_core.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_ind
 
 @pytest.fixture(scope="module")
 def cache():
-    cache = serving.ModelCache(root=Path("/nonexistent"))
-    cache.add("moons", points_pipeline())
-    cache.add("emnist", ImagePipeline())
-    return cache
+    return standin_cache()
 
 
 @pytest.fixture

@@ -4,22 +4,18 @@ import sys
 import threading
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from app_standins import ImagePipeline, points_pipeline
+from app_standins import ImagePipeline, points_pipeline, standin_cache
 
 from diffusion_core import serving
 
 
 @pytest.fixture(scope="module")
 def cache():
-    cache = serving.ModelCache(root=Path("/nonexistent"))
-    cache.add("moons", points_pipeline())
-    cache.add("emnist", ImagePipeline())
-    return cache
+    return standin_cache()
 
 
 GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_name": "upper moon",
