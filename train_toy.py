@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""Train, evaluate and ship the 2D toy diffusion models in checkpoints/.
+"""Train, evaluate and ship the diffusion models in checkpoints/: the 2D toy sets and EMNIST.
 
     python train_toy.py train moons               # the shipped settings for moons
     python train_toy.py train moons --steps 500 --out runs/moons-short
+    python train_toy.py train emnist --data-dir ../shared/data/emnist   # the character U-Net
     python train_toy.py eval moons                # print the quality figures, update the model card
+    python train_toy.py eval emnist --data-dir ../shared/data/emnist
+    python train_toy.py train-classifier --data-dir ../shared/data/emnist   # the EMNIST judge
     python train_toy.py train-all                 # train and evaluate every shipped model
     python train_toy.py push moons --repo-id USER/REPO     # upload to the Hugging Face Hub
     python train_toy.py pull --repo-id USER/REPO --revision SHA   # download, validate, install
@@ -31,12 +34,15 @@ from diffusion_core.checkpoint import (
     save_checkpoint,
     write_file_atomically,
 )
-from diffusion_core.data import CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
+from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
+from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
 from diffusion_core.device import pick_device
+from diffusion_core.emnist_evaluation import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
 from diffusion_core.evaluation import EvalSettings, evaluate, meets_targets, sample_with_labels
 from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.model_card import SAMPLE_IMAGE_NAME, model_card, scatter_png
-from diffusion_core.models import MLPConfig
+from diffusion_core.model_card import SAMPLE_IMAGE_NAME, character_grid_png, model_card, scatter_png
+from diffusion_core.models import MLPConfig, UNetConfig, load_classifier
+from diffusion_core.models.classifier import ClassifierTraining, train_classifier
 from diffusion_core.parameterization import PREDICTION_TYPES
 from diffusion_core.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
 from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
@@ -62,6 +68,25 @@ DEFAULTS = {
     "clip": 3.0,
     "seed": 0,
 }
+# EMNIST: the DDPM paper's linear schedule with ε-prediction, x̂0 clipped to the pixel
+# range [-1, 1]; the U-Net of diffusion_core.models.unet (560k parameters). 8000 steps
+# of 128 images is ~10 passes over the 104,691 training images.
+EMNIST_DEFAULTS = {
+    **DEFAULTS,
+    "steps": 8000,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "warmup_steps": 200,
+    "ema_decay": 0.999,
+    "schedule": "linear",
+    "prediction": "epsilon",
+    "clip": 1.0,
+    "channels": list(UNetConfig.channels),
+    "blocks": list(UNetConfig.blocks),
+}
+MLP_OPTIONS = ("hidden", "layers", "fourier_bands")
+UNET_OPTIONS = ("channels", "blocks")
+DATASETS = (*TOY_DATASETS, "emnist")
 
 
 class CLIError(Exception):
@@ -70,19 +95,35 @@ class CLIError(Exception):
 
 def settings_for(args: argparse.Namespace) -> dict:
     """The dataset's shipped settings with the options the user gave laid over them."""
-    settings = dict(DEFAULTS)
-    settings.update({k: v for k, v in vars(args).items() if k in DEFAULTS and v is not None})
-    return settings
+    emnist = args.dataset == "emnist"
+    defaults = EMNIST_DEFAULTS if emnist else DEFAULTS
+    given = {k: v for k, v in vars(args).items() if k in {*defaults, *UNET_OPTIONS} and v is not None}
+    wrong = [k for k in given if k in (MLP_OPTIONS if emnist else UNET_OPTIONS)]
+    if wrong:
+        which = "the 2D models' MLP" if emnist else "the EMNIST U-Net"
+        flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+        raise CLIError(f"{flags} only apply to {which}, not to {args.dataset}")
+    return {**defaults, **given}
 
 
 def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]:
-    model = MLPConfig(
-        num_classes=len(CLASS_NAMES[dataset]),
-        hidden=s["hidden"],
-        num_layers=s["layers"],
-        fourier_bands=s["fourier_bands"],
-        prediction=s["prediction"],
-    )
+    if dataset == "emnist":
+        architecture, class_names = "UNet", BYCLASS_NAMES
+        model = UNetConfig(
+            num_classes=len(class_names),
+            channels=tuple(s["channels"]),
+            blocks=tuple(s["blocks"]),
+            prediction=s["prediction"],
+        )
+    else:
+        architecture, class_names = "FiLMMLP", CLASS_NAMES[dataset]
+        model = MLPConfig(
+            num_classes=len(class_names),
+            hidden=s["hidden"],
+            num_layers=s["layers"],
+            fourier_bands=s["fourier_bands"],
+            prediction=s["prediction"],
+        )
     train = TrainConfig(
         steps=s["steps"],
         batch_size=s["batch_size"],
@@ -94,17 +135,39 @@ def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]
     )
     schedule = NoiseSchedule.create(s["schedule"], s["timesteps"]).config()
     clip = None if s["clip"] is None else (-float(s["clip"]), float(s["clip"]))
-    return CheckpointConfig(model, schedule, CLASS_NAMES[dataset], dataset, clip, train.to_dict()), train
+    config = CheckpointConfig(model, schedule, class_names, dataset, clip, train.to_dict(), architecture)
+    return config, train
+
+
+def training_batches(args: argparse.Namespace):
+    """The `Trainer` batch source of a dataset: fresh toy points, or the EMNIST training part."""
+    if args.dataset != "emnist":
+        return lambda n, generator: draw_toy(args.dataset, n, generator)
+    if not args.data_dir:
+        raise CLIError("train emnist needs --data-dir, the folder holding the EMNIST ByClass gzip files")
+    data = load_emnist(args.data_dir, "byclass")
+    # split_indices' default split; its held-out 10% is never trained on and judges the model in `eval`.
+    train_rows, _ = split_indices(len(data.labels))
+    print(f"EMNIST ByClass: training on {len(train_rows)} of {len(data.labels)} images")
+    return batch_source(data.images[train_rows], data.labels[train_rows])
+
+
+def describe_architecture(config: CheckpointConfig) -> dict:
+    return {
+        "architecture": config.architecture,
+        **config.model.to_dict(),
+        **{f"schedule.{k}": v for k, v in config.schedule.items()},
+    }
 
 
 def train(args: argparse.Namespace, command: str) -> Path:
     out = Path(args.out) if args.out else CHECKPOINTS_DIR / args.dataset
     config, train_config = build_configs(args.dataset, settings_for(args))
     if (out / "config.json").exists():
-        existing = load_config(out)
-        old = {**existing.model.to_dict(), **{f"schedule.{k}": v for k, v in existing.schedule.items()}}
-        new = {**config.model.to_dict(), **{f"schedule.{k}": v for k, v in config.schedule.items()}}
-        differences = [f"{key} {old[key]!r} -> {new[key]!r}" for key in old if old[key] != new[key]]
+        old, new = describe_architecture(load_config(out)), describe_architecture(config)
+        differences = [
+            f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in {**old, **new} if old.get(key) != new.get(key)
+        ]
         if differences and not args.force:
             raise CLIError(
                 f"{out} holds a different architecture ({', '.join(differences)}); "
@@ -114,15 +177,17 @@ def train(args: argparse.Namespace, command: str) -> Path:
             raise CLIError(f"--resume: {out} has a different architecture ({', '.join(differences)})")
     elif args.resume:
         raise CLIError(f"--resume: {out} has no checkpoint to resume from")
+    batches = training_batches(args)
     device = pick_device(args.device)
     torch.manual_seed(train_config.seed)  # the initial weights come from the global generator
     trainer = Trainer(
         config.build_model(),
         config.build_schedule(),
-        lambda n, generator: draw_toy(args.dataset, n, generator),
+        batches,
         train_config,
         config.model.prediction,
         device,
+        sample_name="images" if args.dataset == "emnist" else "points",
     )
     if args.resume:
         trainer.load_state(*load_training_state(out))
@@ -149,10 +214,34 @@ def train(args: argparse.Namespace, command: str) -> Path:
     return out
 
 
+def run_emnist_eval(folder: Path, pipeline: Pipeline, args: argparse.Namespace) -> bool:
+    if not args.data_dir:
+        raise CLIError("eval of an EMNIST model needs --data-dir, the folder holding the EMNIST ByClass gzip files")
+    classifier = load_classifier(args.classifier)
+    settings = EMNISTEvalSettings(per_class=args.per_class, n_frechet=args.n_frechet)
+    start = time.perf_counter()
+    report, characters = evaluate_emnist(pipeline, classifier, load_emnist(args.data_dir, "byclass"), settings)
+    config = pipeline.config
+    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
+    for line in report.lines(config.class_names):
+        print("  " + line)
+    passed = meets_emnist_targets(report)
+    print("  targets met" if passed else "  TARGETS NOT MET")
+    if not args.no_card:
+        picture = character_grid_png(characters[:, :10], config.class_names)
+        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture)
+        write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
+        card = model_card(config, report, config.training.get("command", "(unknown)"))
+        write_file_atomically(folder / "README.md", card.encode())
+    return passed
+
+
 def run_eval(target: str, args: argparse.Namespace) -> bool:
     folder = resolve_checkpoint(target)
     model, config = load_model(folder)
     pipeline = Pipeline(model, config, args.device)
+    if config.dataset == "emnist":
+        return run_emnist_eval(folder, pipeline, args)
     settings = EvalSettings(n_samples=args.n_samples, n_conformity=args.n_conformity)
     start = time.perf_counter()
     report = evaluate(pipeline, config.dataset, settings)
@@ -176,6 +265,17 @@ def run_eval(target: str, args: argparse.Namespace) -> bool:
     return passed
 
 
+def widths(text: str) -> list[int]:
+    """argparse type of --channels/--blocks: comma-separated positive integers."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 32,96, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = main.add_subparsers(dest="command", required=True)
@@ -190,6 +290,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule (default {DEFAULTS['schedule']})")
         p.add_argument("--timesteps", type=int, help=f"diffusion steps T (default {DEFAULTS['timesteps']})")
         p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target (default {DEFAULTS['prediction']})")
+        p.add_argument("--channels", type=widths, help=f"emnist: U-Net widths per level, e.g. 32,96 (default {EMNIST_DEFAULTS['channels']})")
+        p.add_argument("--blocks", type=widths, help=f"emnist: residual blocks per level (default {EMNIST_DEFAULTS['blocks']})")
         p.add_argument("--hidden", type=int, help=f"MLP width (default {DEFAULTS['hidden']})")
         p.add_argument("--layers", type=int, help=f"FiLM hidden layers (default {DEFAULTS['layers']})")
         p.add_argument("--fourier-bands", type=int, help="Fourier input-feature octaves, 0 for raw x (default 0)")
@@ -208,7 +310,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--no-card", action="store_true", help="only print; do not update README.md and the picture")
 
     p = commands.add_parser("train", help="train one model", description="Train one toy model and save its checkpoint.")
-    p.add_argument("dataset", choices=TOY_DATASETS, help="which toy data set")
+    p.add_argument("dataset", choices=DATASETS, help="which data set")
+    p.add_argument("--data-dir", help="emnist only: the folder holding the EMNIST ByClass gzip IDX files")
     p.add_argument("--out", help="checkpoint folder (default checkpoints/DATASET)")
     training_options(p)
     add_push_to_hub_argument(p)
@@ -218,12 +321,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device (default: best available)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     eval_options(p)
+    p.add_argument("--data-dir", help="EMNIST models: the folder holding the EMNIST ByClass gzip IDX files")
+    p.add_argument("--classifier", default=str(CHECKPOINTS_DIR / "emnist-classifier"), help="EMNIST models: the judge (default checkpoints/emnist-classifier)")
+    p.add_argument("--per-class", type=int, default=20, help="EMNIST models: characters per class for conformity (default 20)")
+    p.add_argument("--n-frechet", type=int, default=1000, help="EMNIST models: characters per Fréchet distance (default 1000)")
 
     p = commands.add_parser("train-all", help="train and evaluate every shipped model", description="Train and evaluate all shipped models into checkpoints/.")
     p.add_argument("--only", nargs="+", choices=TOY_DATASETS, default=list(TOY_DATASETS), help="a subset of the models")
     p.add_argument("--root", default=str(CHECKPOINTS_DIR), help="folder receiving one checkpoint per model")
     training_options(p)
     eval_options(p)
+
+    p = commands.add_parser(
+        "train-classifier", help="train the EMNIST classifier that judges generated characters",
+        description="Train the CNN that `eval` uses to judge EMNIST characters, on the training part of "
+        "EMNIST ByClass (the held-out part is never trained on).",
+    )
+    p.add_argument("--data-dir", required=True, help="the folder holding the EMNIST ByClass gzip IDX files")
+    p.add_argument("--out", default=str(CHECKPOINTS_DIR / "emnist-classifier"), help="output folder (default checkpoints/emnist-classifier)")
+    p.add_argument("--epochs", type=int, default=ClassifierTraining.epochs, help=f"passes over the data (default {ClassifierTraining.epochs})")
+    p.add_argument("--seed", type=int, default=ClassifierTraining.seed, help="seed of initialisation and shuffling (default 0)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
 
     register_hub_commands(commands)
     return main
@@ -244,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_pull(args)
         elif args.command == "eval":
             return 0 if run_eval(args.checkpoint, args) else 1
+        elif args.command == "train-classifier":
+            report = train_classifier(args.data_dir, args.out, ClassifierTraining(epochs=args.epochs, seed=args.seed))
+            print(f"saved {args.out}: held-out accuracy {report['held_out_accuracy']:.2%}")
+            return 0
         else:
             failed = []
             for name in args.only:
@@ -251,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not run_eval(str(folder), args):
                     failed.append(name)
             return 1 if failed else 0
-    except (CLIError, CheckpointError, ValueError) as error:
+    except (CLIError, CheckpointError, EMNISTDataMissing, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .models import FiLMMLP, MLPConfig
+from .models import FiLMMLP, MLPConfig, UNet, UNetConfig
 from .schedules import NoiseSchedule
 
 CONFIG_NAME = "config.json"
@@ -29,7 +29,9 @@ EVAL_NAME = "eval.json"  # the quality figures `train_toy.py eval` writes beside
 STATE_WEIGHTS_NAME = "training_state.safetensors"
 STATE_META_NAME = "training_state.json"
 FORMAT_VERSION = 1
-ARCHITECTURES = ("FiLMMLP",)
+# config.json's "architecture" → (the dataclass its "model" entry holds, the network it builds).
+ARCHITECTURES = {"FiLMMLP": (MLPConfig, FiLMMLP), "UNet": (UNetConfig, UNet)}
+ModelConfig = MLPConfig | UNetConfig
 
 
 class CheckpointError(ValueError):
@@ -40,7 +42,7 @@ class CheckpointError(ValueError):
 class CheckpointConfig:
     """The contents of config.json: everything that rebuilds the model and its sampler settings."""
 
-    model: MLPConfig
+    model: ModelConfig
     schedule: dict
     class_names: tuple[str, ...]
     dataset: str
@@ -48,6 +50,20 @@ class CheckpointConfig:
     training: dict = field(default_factory=dict)
     architecture: str = "FiLMMLP"
     format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise CheckpointError(f"architecture {self.architecture!r} is not one of {list(ARCHITECTURES)}")
+        expected = ARCHITECTURES[self.architecture][0]
+        if not isinstance(self.model, expected):
+            raise CheckpointError(
+                f"architecture {self.architecture!r} takes a {expected.__name__}, got {type(self.model).__name__}"
+            )
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: (D,) for points, (C, H, W) for images."""
+        return self.model.sample_shape
 
     def to_dict(self) -> dict:
         return {
@@ -75,9 +91,14 @@ class CheckpointConfig:
         if values["format_version"] != FORMAT_VERSION:
             raise CheckpointError(f"{source}: format_version {values['format_version']!r} is not {FORMAT_VERSION}")
         if values["architecture"] not in ARCHITECTURES:
-            raise CheckpointError(f"{source}: architecture {values['architecture']!r} is not one of {ARCHITECTURES}")
+            raise CheckpointError(
+                f"{source}: architecture {values['architecture']!r} is not one of {list(ARCHITECTURES)}"
+            )
+        model_config = ARCHITECTURES[values["architecture"]][0]
+        if not isinstance(values["model"], dict):
+            raise CheckpointError(f"{source}: model must be a JSON object, got {values['model']!r}")
         try:
-            model = MLPConfig.from_dict(values["model"])
+            model = model_config.from_dict(values["model"])
             NoiseSchedule.create(**values["schedule"])
         except (TypeError, ValueError) as error:
             raise CheckpointError(f"{source}: {error}") from error
@@ -101,8 +122,8 @@ class CheckpointConfig:
             architecture=values["architecture"],
         )
 
-    def build_model(self) -> FiLMMLP:
-        return FiLMMLP(self.model)
+    def build_model(self) -> FiLMMLP | UNet:
+        return ARCHITECTURES[self.architecture][1](self.model)
 
     def build_schedule(self) -> NoiseSchedule:
         return NoiseSchedule.create(**self.schedule)
@@ -174,6 +195,27 @@ def write_file_atomically(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
+def is_diffusion_checkpoint(folder: Path | str) -> bool:
+    """Whether `folder` holds a diffusion checkpoint's config.json (not, say, the EMNIST classifier's).
+
+    A config.json that cannot be read counts as one, so loading it reports what is wrong.
+    """
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        return False
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return True
+    return not isinstance(values, dict) or "schedule" in values or "architecture" in values
+
+
+def list_checkpoints(root: Path | str) -> list[Path]:
+    """The diffusion checkpoint folders directly under `root`, sorted by name; [] if root is missing."""
+    root = Path(root)
+    return sorted(p for p in root.iterdir() if is_diffusion_checkpoint(p)) if root.is_dir() else []
+
+
 def load_config(folder: Path | str) -> CheckpointConfig:
     """Read and validate `folder`/config.json."""
     path = Path(folder) / CONFIG_NAME
@@ -216,7 +258,7 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
         raise CheckpointError(f"{source}: " + ", ".join(problems))
 
 
-def load_model(folder: Path | str) -> tuple[FiLMMLP, CheckpointConfig]:
+def load_model(folder: Path | str) -> tuple[FiLMMLP | UNet, CheckpointConfig]:
     """Rebuild the model of a checkpoint folder and load its (EMA) weights strictly; model in eval mode."""
     folder = Path(folder)
     config = load_config(folder)

@@ -8,7 +8,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from .checkpoint import CheckpointConfig
-from .evaluation import EvalReport
 
 PALETTE = ((68, 1, 84), (253, 231, 37), (33, 145, 140), (229, 89, 52))
 SAMPLE_IMAGE_NAME = "samples.png"
@@ -35,10 +34,65 @@ def scatter_png(panels: list[tuple[str, torch.Tensor, torch.Tensor]], size: int 
     return buffer.getvalue()
 
 
-def model_card(config: CheckpointConfig, report: EvalReport | None, command: str) -> str:
-    """The README.md text: front matter, what the model is, how it was trained, its figures."""
-    training = config.training
+def character_grid_png(images: torch.Tensor, row_names: tuple[str, ...], scale: int = 1) -> bytes:
+    """One row per class: its name, then its characters; images (rows, columns, 1, H, W) in [-1, 1]."""
+    from .plots import image_grid
+
+    rows, columns = images.shape[:2]
+    grid = image_grid(images.reshape(rows * columns, *images.shape[2:]).numpy(), columns=columns)
+    picture = Image.fromarray(grid).convert("RGB")
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    label_width = 16 * scale
+    canvas = Image.new("RGB", (picture.width + label_width, picture.height), "white")
+    canvas.paste(picture, (label_width, 0))
+    draw = ImageDraw.Draw(canvas)
+    row_height = picture.height / rows
+    for r, name in enumerate(row_names):
+        draw.text((4, int((r + 0.5) * row_height) - 6), name, fill="black")
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
+    """(title, extra tags, one paragraph) saying what the checkpoint's network is."""
+    model, schedule = config.model, config.schedule
+    common = (
+        f"predicting `{model.prediction}` under a {schedule['kind']} schedule with T={schedule['num_steps']}, "
+        "trained with label dropout so one network is both conditional and unconditional "
+        "(classifier-free guidance). Weights are the EMA weights."
+    )
+    if config.architecture == "UNet":
+        parameters = sum(v.numel() for v in config.build_model().state_dict().values())
+        text = (
+            f"A class-conditional U-Net ({parameters / 1e6:.2f}M parameters; widths {list(model.channels)}, "
+            f"residual blocks with AdaGN conditioning, {'one self-attention layer' if model.attention else 'no attention'}) "
+            f"for {model.image_size}×{model.image_size} characters, {common} "
+            f"Classes: the {len(config.class_names)} EMNIST ByClass characters "
+            f"{''.join(config.class_names)}.\n\n"
+            "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns images (N, 1, 28, 28) in "
+            "[-1, 1], upright, ink bright on a dark background (EMNIST's convention)."
+        )
+        return f"{config.dataset}: a class-conditional handwritten-character diffusion model", ["emnist", "image-generation"], text
     classes = ", ".join(f"{i}: {name}" for i, name in enumerate(config.class_names))
+    text = (
+        f"A FiLM MLP ({model.num_layers} layers of {model.hidden} units, {model.fourier_bands} Fourier bands) "
+        f"{common} Classes: {classes}.\n\n"
+        "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns points in the coordinates "
+        "of `diffusion_core.data.toy_dataset` (documented fixed rescaling of the scikit-learn-style generator)."
+    )
+    return f"{config.dataset}: a class-conditional 2D diffusion model", ["toy-2d", config.dataset], text
+
+
+def model_card(config: CheckpointConfig, report, command: str, image_name: str = SAMPLE_IMAGE_NAME) -> str:
+    """The README.md text: front matter, what the model is, how it was trained, its figures.
+
+    report: None before evaluation, else an object with `lines(class_names)` (the printed
+    figures) and `explanation()` (a paragraph saying what they measure).
+    """
+    training = config.training
+    title, tags, description = describe_model(config)
     lines = [
         "---",
         "library_name: pytorch",
@@ -46,20 +100,12 @@ def model_card(config: CheckpointConfig, report: EvalReport | None, command: str
         "tags:",
         "- diffusion",
         "- ddpm",
-        "- toy-2d",
-        f"- {config.dataset}",
+        *[f"- {tag}" for tag in tags],
         "---",
         "",
-        f"# {config.dataset}: a class-conditional 2D diffusion model",
+        f"# {title}",
         "",
-        f"A FiLM MLP ({config.model.num_layers} layers of {config.model.hidden} units, "
-        f"{config.model.fourier_bands} Fourier bands) predicting `{config.model.prediction}` under a "
-        f"{config.schedule['kind']} schedule with T={config.schedule['num_steps']}, trained with label dropout "
-        f"so one network is both conditional and unconditional (classifier-free guidance). "
-        f"Classes: {classes}. Weights are the EMA weights.",
-        "",
-        "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns points in the coordinates "
-        "of `diffusion_core.data.toy_dataset` (documented fixed rescaling of the scikit-learn-style generator).",
+        description,
         "",
         "## Training",
         "",
@@ -80,12 +126,39 @@ def model_card(config: CheckpointConfig, report: EvalReport | None, command: str
         lines.append("Not evaluated yet.")
     else:
         lines += ["```", *report.lines(config.class_names), "```"]
-        lines += ["", f"![samples]({SAMPLE_IMAGE_NAME})", ""]
-        lines.append(
-            "SW ratio: sliced-Wasserstein distance (SW₂, "
-            f"{report.settings.num_directions} random directions) between {report.settings.n_samples} generated "
-            "points and each of 5 fresh data sets, averaged, divided by the mean distance between pairs of those "
-            "sets (a perfect sampler scores about 1). Conformity: share of guided samples whose nearest fresh "
-            "data point carries the requested label."
-        )
+        lines += ["", f"![samples]({image_name})", "", report.explanation()]
+    return "\n".join(lines) + "\n"
+
+
+def repo_card(models: list[tuple[str, str, str]], repo_id: str) -> str:
+    """The README.md at the root of a repo holding several models; models: (name, dataset, figures) each."""
+    datasets = sorted({dataset for _, dataset, _ in models})
+    lines = [
+        "---",
+        "library_name: pytorch",
+        "license: mit",
+        "tags:",
+        "- diffusion",
+        "- ddpm",
+        "- classifier-free-guidance",
+        *[f"- {dataset}" for dataset in datasets],
+        "---",
+        "",
+        "# Diffusion, step by step: trained models",
+        "",
+        "Class-conditional diffusion models trained with this project's `train_toy.py`, one folder per model "
+        "(`config.json`, `model.safetensors`, and a model card with the training command and quality figures).",
+        "",
+        "| model | data | quality |",
+        "|---|---|---|",
+        *[f"| [{name}]({name}/README.md) | {dataset} | {figures} |" for name, dataset, figures in models],
+        "",
+        "Pull them into the project (pin the commit SHA for reproducible weights):",
+        "",
+        "```bash",
+        f"python train_toy.py pull --repo-id {repo_id} --revision SHA",
+        "```",
+        "",
+        "or serve them in the app or a Space with `DIFFUSION_HUB_REPO=" + repo_id + "` and `DIFFUSION_HUB_REVISION=SHA`.",
+    ]
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointConfig, CheckpointError, load_model
+from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
 from .device import pick_device
 from .samplers import SAMPLERS, SamplerStep, sample
 
@@ -22,7 +22,7 @@ def resolve_checkpoint(name_or_path: str | Path, root: Path = CHECKPOINTS_DIR) -
         return path
     if (root / str(name_or_path) / "config.json").is_file():
         return root / str(name_or_path)
-    available = sorted(p.name for p in root.glob("*") if (p / "config.json").is_file()) if root.is_dir() else []
+    available = [p.name for p in list_checkpoints(root)]
     raise CheckpointError(
         f"no checkpoint {str(name_or_path)!r}: not a folder with config.json, nor a name in {root} "
         f"(available: {', '.join(available) or 'none'})"
@@ -40,11 +40,21 @@ class Pipeline:
         self.class_names = config.class_names
         self.prediction = config.model.prediction
         self.clip_range = config.clip_range
+        self.sample_shape = config.sample_shape  # (D,) for points, (C, H, W) for images
 
-    def label_index(self, label: int | str | None) -> int | None:
-        """A class index from a class name or index; None stays None (unconditional)."""
+    def label_index(self, label: int | str | torch.Tensor | None) -> int | torch.Tensor | None:
+        """A class index from a class name or index; None stays None (unconditional).
+
+        A long tensor of indices (one class per sample) is checked and passed through.
+        """
         if label is None:
             return None
+        if isinstance(label, torch.Tensor):
+            if label.dtype != torch.long or label.dim() != 1:
+                raise ValueError(f"a tensor of labels must be 1-D long, got {label.dtype} {tuple(label.shape)}")
+            if len(label) and not (0 <= int(label.min()) and int(label.max()) < len(self.class_names)):
+                raise ValueError(f"labels must lie in [0, {len(self.class_names) - 1}]")
+            return label
         if isinstance(label, str):
             if label not in self.class_names:
                 raise ValueError(f"unknown class {label!r}; choose one of {list(self.class_names)} or None")
@@ -58,12 +68,15 @@ class Pipeline:
         n: int = 1000,
         sampler: str = "ddpm",
         steps: int | None = None,
-        label: int | str | None = None,
+        label: int | str | torch.Tensor | None = None,
         guidance: float = 0.0,
         eta: float = 0.0,
         seed: int | None = None,
     ) -> Iterator[SamplerStep]:
-        """Yield every `SamplerStep` of drawing n points; steps None: all T for ddpm, 50 for ddim."""
+        """Yield every `SamplerStep` of drawing n samples; steps None: all T for ddpm, 50 for ddim.
+
+        label: a class name or index for all n, a long tensor (n,) of indices, or None.
+        """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         if sampler not in SAMPLERS:
@@ -72,7 +85,7 @@ class Pipeline:
         return sample(
             self.model,
             self.schedule,
-            (n, self.config.model.data_dim),
+            (n, *self.sample_shape),
             sampler=sampler,
             steps=DEFAULT_STEPS[sampler] if steps is None else steps,
             eta=eta,
@@ -85,7 +98,7 @@ class Pipeline:
         )
 
     def generate(self, n: int = 1000, **options) -> torch.Tensor:
-        """The final samples (n, D) on the CPU, in data coordinates; options as for `trajectory`."""
+        """The final samples (n, *sample_shape) on the CPU, in data coordinates; options as for `trajectory`."""
         last = None
         for last in self.trajectory(n, **options):
             pass

@@ -5,7 +5,9 @@ forms x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε (DDPM eq. 4), drops each label to the
 with probability p_uncond (classifier-free guidance, Ho & Salimans 2022, Algorithm 1)
 and regresses the network on the target of its prediction type, ‖target - f(x_t, t, y)‖²
 (DDPM eq. 14 for ε). AdamW with warmup and cosine decay, gradient clipping, and an
-exponential moving average of the weights that sampling uses.
+exponential moving average of the weights that sampling uses. On CUDA the forward
+pass runs under bfloat16 autocast (float32 weights, optimiser and EMA; bfloat16 has
+float32's exponent range, so no loss scaling is needed); elsewhere it stays float32.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Trainer:
         config: TrainConfig,
         prediction: str = "epsilon",
         device: torch.device | str = "cpu",
+        sample_name: str = "points",
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -90,6 +93,8 @@ class Trainer:
         self.batch_source = batch_source
         self.config = config
         self.prediction = check_prediction(prediction)
+        self.mixed_precision = self.device.type == "cuda"
+        self.sample_name = sample_name  # what one training example is, for the progress bar's rate
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         # Every random draw of training (data, t, ε, label dropout) comes from this generator.
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -111,7 +116,9 @@ class Trainer:
         sqrt_ab = self.schedule.sqrt_alphas_cumprod[t].reshape(shape)
         sqrt_1m_ab = self.schedule.sqrt_one_minus_alphas_cumprod[t].reshape(shape)
         target = prediction_target(self.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
-        return (self.model(x_t, t, labels) - target).square().mean()
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
+            prediction = self.model(x_t, t, labels)
+        return (prediction.float() - target).square().mean()
 
     def train_step(self) -> float:
         x0, labels = self.batch_source(self.config.batch_size, self.generator)
@@ -137,14 +144,19 @@ class Trainer:
         self.model.train()
         bar = tqdm(total=max(until, self.config.steps), initial=self.step, disable=not progress, desc="train", unit="step")
         start = time.perf_counter()
+        window_start, window_steps = start, 0
         try:
             while self.step < until:
                 loss = self.train_step()
                 self.losses.append(loss)
                 bar.update(1)
+                window_steps += 1
                 if self.step % log_every == 0:
+                    now = time.perf_counter()
                     recent = self.losses[-log_every:]
-                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+                    rate = window_steps * self.config.batch_size / (now - window_start)
+                    bar.set_postfix({"loss": f"{sum(recent) / len(recent):.4f}", f"{self.sample_name}/s": f"{rate:.0f}"})
+                    window_start, window_steps = now, 0
         finally:
             self.seconds += time.perf_counter() - start
             bar.close()

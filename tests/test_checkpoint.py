@@ -127,3 +127,16 @@ def test_config_json_follows_the_hub_mixin_file_layout(saved):
     assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors"}
     values = json.loads((folder / "config.json").read_text())
     assert values["prediction_type"] == "epsilon" and values["class_names"] == ["a", "b"]
+
+
+def test_only_diffusion_checkpoints_are_listed_and_unreadable_configs_still_count(saved, tmp_path):
+    folder, _, _ = saved
+    judge = tmp_path / "judge"
+    judge.mkdir()
+    (judge / "config.json").write_text('{"model": {"num_classes": 62}, "report": {}}')  # the classifier's shape
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (tmp_path / "empty").mkdir()
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["broken", "ck"]
+    assert checkpoint.list_checkpoints(tmp_path / "missing") == []

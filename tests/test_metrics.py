@@ -1,8 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from diffusion_core.metrics import (
     class_conformity,
+    frechet_distance,
+    mean_pairwise_distance,
     random_directions,
     sliced_wasserstein,
     sliced_wasserstein_ratio,
@@ -46,3 +49,30 @@ def test_class_conformity_counts_the_label_of_the_nearest_reference_point():
     samples = torch.tensor([[1.0, 0.0], [2.0, 1.0], [9.0, 0.0], [4.0, 0.0]])
     assert class_conformity(samples, 0, reference, labels) == 0.75
     assert class_conformity(samples, 1, reference, labels) == 0.25
+
+
+def test_frechet_distance_matches_the_closed_form_and_an_independent_matrix_route():
+    g = torch.Generator().manual_seed(0)
+    # One dimension: d² = (μa − μb)² + (σa − σb)² with the sample (unbiased) moments.
+    a, b = torch.randn(500, 1, generator=g) * 2 + 1, torch.randn(400, 1, generator=g) * 0.5 - 1
+    a, b = a.double(), b.double()
+    expected = (a.mean() - b.mean()) ** 2 + (a.std() - b.std()) ** 2
+    assert frechet_distance(a, b) == pytest.approx(expected.item(), rel=1e-9)
+    # Eight correlated dimensions: Tr((Σa Σb)^½) from the eigenvalues of the non-symmetric product.
+    a = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g)
+    b = torch.randn(300, 8, generator=g) @ torch.randn(8, 8, generator=g) + 0.3
+    cov_a, cov_b = np.cov(a.double().numpy().T), np.cov(b.double().numpy().T)
+    cross = np.sqrt(np.clip(np.linalg.eigvals(cov_a @ cov_b).real, 0, None)).sum()
+    mean_gap = ((a.double().mean(0) - b.double().mean(0)) ** 2).sum().item()
+    reference = mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * cross
+    assert frechet_distance(a, b) == pytest.approx(reference, rel=1e-8)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    with pytest.raises(ValueError, match="same D"):
+        frechet_distance(a, b[:, :4])
+
+
+def test_mean_pairwise_distance_averages_every_pair_once():
+    points = torch.tensor([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    assert mean_pairwise_distance(points) == pytest.approx((5 + 10 + 5) / 3)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mean_pairwise_distance(points[:1])

@@ -43,6 +43,10 @@ class MLPConfig:
                 f"model config prediction {self.prediction!r} is not one of {', '.join(PREDICTION_TYPES)}"
             )
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.data_dim,)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -93,6 +93,10 @@ class UNetConfig:
                 f"model config prediction {self.prediction!r} is not one of {', '.join(PREDICTION_TYPES)}"
             )
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.image_channels, self.image_size, self.image_size)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "channels": list(self.channels), "blocks": list(self.blocks)}
 
