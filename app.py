@@ -4,7 +4,8 @@ The UI only: layout, events and validation messages. Validation and the model ca
 live in diffusion_core.serving, the streamed run, scrubbing and GIFs in
 diffusion_core.live, frame thinning in diffusion_core.frames, pictures in
 diffusion_core.plots. `python app.py` serves on
-GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (Gradio's defaults otherwise).
+GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (Gradio's defaults otherwise), with each model's
+weights from the Hub repo in DIFFUSION_HUB_REPO at DIFFUSION_HUB_REVISION when set.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ DEFAULT_MODEL = "moons"
 INTRO = """
 # Diffusion, step by step
 Pick a trained model and a sampler, press **Run**, and watch pure noise turn into samples.
-The blue points are the current x<sub>t</sub>; the faint dots are the true data the model learned.
+For the 2D models the blue points are the current x<sub>t</sub> and the faint dots the true data the
+model learned; for EMNIST each tile is one character being drawn out of noise.
 """
 
 EXPLANATION = """
@@ -58,6 +60,8 @@ EXAMPLES = [
     ("circles · DDPM-100 · inner ring, w = 1",
      ["circles", "ddpm", 100, 0.0, "inner ring", 1.0, 2000, 3, False]),
     ("swissroll · DDIM-10, η = 1", ["swissroll", "ddim", 10, 1.0, "unconditional", 0.0, 2000, 4, False]),
+    ("emnist · DDIM-50 · 'A', w = 3", ["emnist", "ddim", 50, 0.0, "A", 3.0, 16, 5, False]),
+    ("emnist · DDIM-25 · 'g', w = 1, with x̂₀", ["emnist", "ddim", 25, 0.0, "g", 1.0, 16, 6, True]),
 ]
 
 
@@ -155,6 +159,30 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
             info.kind,
         )
 
+    def load_weights(model, repo_id, revision):
+        """Serve `model` with a Hub repo's weights at a revision (empty repo id: the shipped weights)."""
+        for value, what in ((repo_id, "repo id"), (revision, "revision")):
+            if value is not None and not isinstance(value, str):
+                raise gr.Error(f"the {what} must be text, got {value!r}", print_exception=False)
+        try:
+            switched, message = cache.load_weights(model, repo_id, revision)
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+        if not switched:
+            gr.Warning(message, title="Weights not changed")
+            return weights_markdown(model, problem=message)
+        gr.Info(message, title="Weights loaded")
+        return weights_markdown(model)
+
+    def weights_markdown(model, problem: str | None = None) -> str:
+        """Where the weights in use come from, and the last failure to change them when there was one."""
+        if model not in names:
+            return ""
+        lines = [f"**In use:** {cache.weights_message(model)}"]
+        if problem:
+            lines.append(f"**Not changed:** {problem}")
+        return "\n\n".join(lines)
+
     def sampler_controls(sampler):
         """η only applies to DDIM."""
         return gr.update(visible=str(sampler).lower() == "ddim")
@@ -198,6 +226,15 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                     example_labels=[label for label, _ in shown],
                     label="One-click examples",
                 )
+                # Opened at start-up when a Space could not get its Hub weights, so the reason is in view.
+                hub_failed = any("Hub weights not loaded" in cache.weights_message(name) for name in names)
+                with gr.Accordion("Weights", open=hub_failed, elem_id="weights"):
+                    hub_repo = gr.Textbox(label="Hugging Face Hub repo", placeholder="USER/REPO (empty: shipped weights)",
+                                          info="a model repo with one folder per model, as `train_toy.py push` makes")
+                    hub_revision = gr.Textbox(label="Revision", placeholder="main",
+                                              info="a branch, tag or commit SHA; pin a SHA to get the same weights")
+                    load = gr.Button("Load weights for this model", elem_id="load-weights")
+                    weights_status = gr.Markdown(weights_markdown(default_model), elem_id="weights-status")
             with gr.Column(scale=4):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5, min_width=340):
@@ -248,6 +285,13 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
         model.change(model_controls, [model, class_name, steps, num_samples, model_kind],
                      [class_name, steps, num_samples, live_view, final_plot, final_images, model_kind],
                      api_name="model_controls", show_progress="hidden")
+        model.change(weights_markdown, model, weights_status, api_name="weights_status", show_progress="hidden")
+        load.click(load_weights, [model, hub_repo, hub_revision], weights_status, api_name="load_weights",
+                   concurrency_limit=1, concurrency_id="weights").success(
+            model_controls, [model, class_name, steps, num_samples, model_kind],
+            [class_name, steps, num_samples, live_view, final_plot, final_images, model_kind],
+            show_progress="hidden", api_visibility="undocumented",
+        )
         sampler.change(sampler_controls, sampler, eta, api_name="sampler_controls", show_progress="hidden")
         class_name.change(class_controls, class_name, guidance, api_name="class_controls",
                           show_progress="hidden")
@@ -270,6 +314,8 @@ def main() -> None:
     cache.preload()
     if not cache.names():
         raise SystemExit(f"no loadable checkpoints in {cache.root}; train some with train_toy.py")
+    for name in cache.names():
+        print(cache.weights_message(name))
     build_demo(cache).launch(**launch_options())
 
 

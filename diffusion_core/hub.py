@@ -37,11 +37,12 @@ from .checkpoint import (
     EVAL_NAME,
     WEIGHTS_NAME,
     CheckpointError,
+    list_checkpoints,
     load_config,
     load_model,
     replace_folder,
 )
-from .model_card import SAMPLE_IMAGE_NAME
+from .model_card import SAMPLE_IMAGE_NAME, repo_card
 from .pipeline import CHECKPOINTS_DIR
 
 HUB_REPO_ENV = "DIFFUSION_HUB_REPO"
@@ -138,6 +139,10 @@ def _figures(folder: Path) -> str:
     """The quality figures from eval.json as one short phrase; 'not evaluated' without it."""
     try:
         report = json.loads((folder / EVAL_NAME).read_text())
+        if "sweep" in report:  # an EMNIST model (diffusion_core.emnist_evaluation)
+            w = f"{report['settings']['guidance']:g}"
+            frechet = report["frechet"].get("DDIM eta=0, 50 steps", float("nan"))
+            return f"conformity@w={w} {100 * report['sweep'][w]['conformity']:.1f}%, Fréchet DDIM-50 {frechet:.2f}"
         worst = 100 * min(report["conformity"]["3"])
         return f"SW DDPM {report['sw_ddpm']:.3f}, SW DDIM-50 {report['sw_ddim']:.3f}, conformity@w=3 >= {worst:.1f}%"
     except (OSError, ValueError, KeyError, TypeError):
@@ -158,7 +163,9 @@ def commit_message(folders: list[Path]) -> tuple[str, str]:
     return summary, "\n".join(lines).strip()
 
 
-def _push(folders: list[Path], repo_id: str, revision: str | None, private: bool, token: str | None) -> PushResult:
+def _push(
+    folders: list[Path], repo_id: str, revision: str | None, private: bool, token: str | None, root_card: bool = False
+) -> PushResult:
     check_repo_id(repo_id)
     _check_revision(revision)
     for folder in folders:
@@ -172,6 +179,10 @@ def _push(folders: list[Path], repo_id: str, revision: str | None, private: bool
         for file in PUSH_FILES
         if (folder / file).is_file()
     ]
+    if root_card:
+        models = [(folder.name, load_config(folder).dataset, _figures(folder)) for folder in folders]
+        card = repo_card(models, repo_id).encode()
+        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card))
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision not in (None, constants.DEFAULT_REVISION):
@@ -200,12 +211,12 @@ def push_all(
     private: bool = False,
     token: str | None = None,
 ) -> PushResult:
-    """Upload every checkpoint folder in `checkpoints_dir` (one subfolder each) in a single commit."""
+    """Upload every checkpoint folder in `checkpoints_dir` (one subfolder each) and a root card, in one commit."""
     root = Path(checkpoints_dir)
-    folders = sorted(p for p in root.iterdir() if (p / CONFIG_NAME).is_file()) if root.is_dir() else []
+    folders = list_checkpoints(root)
     if not folders:
         raise HubError(f"{root} holds no checkpoint folder (a folder with {CONFIG_NAME}); nothing to push")
-    return _push(folders, repo_id, revision, private, token)
+    return _push(folders, repo_id, revision, private, token, root_card=True)
 
 
 # ---- pull ----------------------------------------------------------------------------------------
@@ -413,9 +424,13 @@ def resolve_weights(
 
 
 def weights_from_environment(
-    name: str, environ: Mapping[str, str] = os.environ, *, cache_dir: Path | str | None = None
+    name: str,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    fallback: Path | str | None = None,
+    cache_dir: Path | str | None = None,
 ) -> WeightsSource:
     """`resolve_weights` with the repo and revision a Space sets in DIFFUSION_HUB_REPO / DIFFUSION_HUB_REVISION."""
     repo_id = environ.get(HUB_REPO_ENV, "").strip() or None
     revision = environ.get(HUB_REVISION_ENV, "").strip() or None
-    return resolve_weights(name, repo_id, revision, cache_dir=cache_dir)
+    return resolve_weights(name, repo_id, revision, fallback=fallback, cache_dir=cache_dir)

@@ -12,15 +12,16 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import plots
+from . import hub, plots
 from .data import TOY_DATASETS, toy_dataset
+from .checkpoint import list_checkpoints
 from .pipeline import CHECKPOINTS_DIR, load_pipeline
 
 log = logging.getLogger(__name__)
@@ -93,18 +94,33 @@ class DataPicture:
 class ModelCache:
     """Every model loaded once per process and shared by all requests.
 
-    The app's one mutable global: `_lock` guards loading so two first requests for the
-    same checkpoint load it once. Loaded models are only read afterwards (eval mode,
-    inference), which torch allows from several threads at once.
+    The app's one mutable global: `_lock` guards loading and swapping weights, so two
+    first requests for the same checkpoint load it once. Loaded models are only read
+    afterwards (eval mode, inference), which torch allows from several threads at once;
+    a run already going keeps the pipeline it started with when the weights are swapped.
+
+    Weights come from checkpoints/NAME, or, when the environment names a Hub repo
+    (DIFFUSION_HUB_REPO, optionally DIFFUSION_HUB_REVISION; a Space sets them), from
+    that repo's NAME/ at that revision, falling back to checkpoints/NAME with the reason
+    in `weights_message(NAME)`. `load_weights` switches a model's weights while serving.
     """
 
-    def __init__(self, root: Path = CHECKPOINTS_DIR, loader: Callable = load_pipeline):
+    def __init__(
+        self,
+        root: Path = CHECKPOINTS_DIR,
+        loader: Callable = load_pipeline,
+        environ: Mapping[str, str] | None = None,
+        hub_cache_dir: Path | str | None = None,
+    ):
         self.root = Path(root)
         self.loader = loader
+        self.environ = os.environ if environ is None else environ
+        self.hub_cache_dir = hub_cache_dir
         self._pipelines: dict[str, object] = {}
         self._infos: dict[str, ModelInfo] = {}
         self._pictures: dict[str, DataPicture | None] = {}
         self._broken: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def add(self, name: str, pipeline) -> None:
@@ -112,10 +128,11 @@ class ModelCache:
         with self._lock:
             self._pipelines[name] = pipeline
             self._infos[name] = describe(name, pipeline)
+            self._sources[name] = f"{name}: weights supplied in-process"
 
     def names(self) -> list[str]:
         """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""
-        on_disk = {p.name for p in self.root.glob("*") if (p / "config.json").is_file()}
+        on_disk = {p.name for p in list_checkpoints(self.root)}
         with self._lock:
             names = (on_disk | set(self._pipelines)) - set(self._broken)
         rank = {name: i for i, name in enumerate(PREFERRED_ORDER)}
@@ -138,10 +155,70 @@ class ModelCache:
             return pipeline
         with self._lock:
             if name not in self._pipelines:
-                pipeline = self.loader(self.root / name)
-                self._infos[name] = describe(name, pipeline)
-                self._pipelines[name] = pipeline
+                pipeline, message = self._first_load(name)
+                self._install(name, pipeline, message)
             return self._pipelines[name]
+
+    def _first_load(self, name: str) -> tuple[object, str]:
+        """The start-up weights: the environment's Hub repo when it names one and they load, else shipped."""
+        shipped = self.root / name
+        source = hub.weights_from_environment(name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir)
+        if source.folder != shipped:
+            try:
+                return self.loader(source.folder), source.message
+            except Exception as error:  # noqa: BLE001 - fall back to the shipped weights below
+                message = f"{name}: Hub weights not loaded, using the shipped {shipped}. Reason: {error}"
+                log.warning("%s", message)
+                return self.loader(shipped), message
+        if source.error:
+            log.warning("%s", source.message)
+        return self.loader(shipped), source.message
+
+    def _install(self, name: str, pipeline, message: str) -> None:
+        """Make `pipeline` the one served as `name` (caller holds the lock)."""
+        self._infos[name] = describe(name, pipeline)
+        self._pipelines[name] = pipeline
+        self._pictures.pop(name, None)
+        self._sources[name] = message
+
+    def weights_message(self, name: str) -> str:
+        """One line saying where `name`'s weights in use came from (and why not the Hub, if it failed)."""
+        self.get(name)
+        return self._sources[name]
+
+    def load_weights(self, name: str, repo_id: str | None = None, revision: str | None = None) -> tuple[bool, str]:
+        """Serve `name` with the weights of `repo_id` at `revision`, or the shipped ones when repo_id is empty.
+
+        Returns (switched, message). Any failure (the Hub down or refusing, a missing or
+        corrupt file, a model that does not load or does not fit) leaves the weights in
+        use as they are and says why; it never raises for those.
+        """
+        if name not in self.names():
+            raise RequestError(f"unknown model {_shown(name)}; choose one of: {', '.join(self.names())}")
+        self.get(name)
+        repo_id = (repo_id or "").strip() or None
+        revision = (revision or "").strip() or None
+        if repo_id is None:
+            folder, message = self.root / name, f"{name}: shipped weights ({self.root / name})"
+        else:
+            source = hub.resolve_weights(name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir)
+            if source.error:
+                return False, f"{name}: Hub weights not loaded; the weights in use stay. Reason: {source.error}"
+            folder, message = source.folder, source.message
+        try:
+            pipeline = self.loader(folder)
+            info = describe(name, pipeline)
+        except Exception as error:  # noqa: BLE001 - whatever the folder holds, keep serving the current weights
+            return False, f"{name}: {folder} could not be loaded; the weights in use stay. Reason: {error}"
+        current = self._infos[name]
+        if (info.kind, info.sample_shape) != (current.kind, current.sample_shape):
+            return False, (
+                f"{name}: {folder} holds a model of {info.sample_shape} samples, not {current.sample_shape}; "
+                "the weights in use stay"
+            )
+        with self._lock:
+            self._install(name, pipeline, message)
+        return True, message
 
     def info(self, name: str) -> ModelInfo:
         self.get(name)

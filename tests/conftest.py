@@ -1,5 +1,9 @@
 import pytest
 import torch
+from huggingface_hub import constants
+
+from fake_hub import FakeHub
+from hub_helpers import FAKE_TOKEN
 
 
 @pytest.fixture
@@ -9,3 +13,20 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path):
+    """A running fake Hub that huggingface_hub talks to, as if HF_ENDPOINT had been set before import."""
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        # huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE once, at import: set what it derived from them.
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "default-cache"))
+        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agent-harnesses.json"))
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # plain HTTP only; hf_xet would log to ~/.cache
+        monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+        yield server
+    assert server.unexpected == [], f"requests the fake hub does not implement: {server.unexpected}"

@@ -118,8 +118,10 @@ def test_cache_loads_each_model_once_under_concurrent_first_requests(tmp_path):
 def test_cache_drops_a_folder_that_fails_to_load_and_keeps_serving_the_rest(tmp_path):
     for name in ("moons", "emnist", "broken"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "config.json").write_text("{}")
+        (tmp_path / name / "config.json").write_text('{"architecture": "the loader decides"}')
     (tmp_path / "notes").mkdir()  # no config.json: not a checkpoint
+    (tmp_path / "emnist-classifier").mkdir()  # the judge's config.json: not a diffusion model, not offered
+    (tmp_path / "emnist-classifier" / "config.json").write_text('{"model": {}, "report": {}}')
 
     def loader(path):
         if path.name == "broken":

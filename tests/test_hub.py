@@ -14,48 +14,10 @@ import torch
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from diffusion_core import hub
-from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
+from diffusion_core.checkpoint import CheckpointError, load_model
 from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.model_card import model_card
-from diffusion_core.models import MLPConfig
 from diffusion_core.pipeline import Pipeline
-from diffusion_core.schedules import NoiseSchedule
-from fake_hub import FakeHub
-
-FAKE_TOKEN = "hf_fakeTokenThatMustNeverBePrinted"
-COMMAND = "python train_toy.py train moons --steps 10"
-REPO = "alice/toy-diffusion"
-
-
-@pytest.fixture
-def fake_hub(monkeypatch, tmp_path):
-    """A running fake Hub that huggingface_hub talks to, as if HF_ENDPOINT had been set before import."""
-    with FakeHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        # huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE once, at import: set what it derived from them.
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "default-cache"))
-        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agent-harnesses.json"))
-        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)  # plain HTTP only; hf_xet would log to ~/.cache
-        monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-        yield server
-    assert server.unexpected == [], f"requests the fake hub does not implement: {server.unexpected}"
-
-
-def make_checkpoint(folder, seed=0, figures=True):
-    """A tiny (hidden 16) checkpoint with a model card and, optionally, eval.json figures."""
-    torch.manual_seed(seed)
-    config = CheckpointConfig(
-        MLPConfig(hidden=16, num_layers=1), NoiseSchedule.create("linear", 20).config(), ("upper", "lower"),
-        "moons", training={"command": COMMAND},
-    )
-    extra = {"README.md": model_card(config, None, COMMAND).encode()}
-    if figures:
-        extra["eval.json"] = json.dumps({"sw_ddpm": 1.123, "sw_ddim": 1.456, "conformity": {"3": [0.995, 0.998]}}).encode()
-    return save_checkpoint(folder, config, config.build_model().state_dict(), extra_files=extra)
-
+from hub_helpers import COMMAND, FAKE_TOKEN, REPO, make_checkpoint
 
 def samples(folder):
     model, config = load_model(folder)
@@ -115,6 +77,10 @@ def test_push_all_uploads_every_checkpoint_in_one_commit(fake_hub, tmp_path):
     assert {"circles/model.safetensors", "moons/model.safetensors"} <= set(files)
     assert "circles: not evaluated" in fake_hub.repos[REPO].messages[result.commit]
     assert hub.list_models(REPO) == ("circles", "moons")
+    card = files["README.md"].decode()  # the repo's own card, listing both models with their figures
+    assert card.startswith("---\nlibrary_name: pytorch\nlicense: mit\ntags:\n- diffusion")
+    assert "| [moons](moons/README.md) | moons | SW DDPM 1.123" in card and "| [circles](circles/README.md)" in card
+    assert f"pull --repo-id {REPO} --revision SHA" in card
 
 
 def test_push_refuses_a_checkpoint_the_strict_loader_refuses_before_any_request(fake_hub, tmp_path):
