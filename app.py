@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core import live, serving
+from diffusion_core import explain, live, serving
 from diffusion_core.frames import TrajectoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -29,26 +29,11 @@ For the 2D models the blue points are the current x<sub>t</sub> and the faint do
 model learned; for EMNIST each tile is one character being drawn out of noise.
 """
 
-EXPLANATION = """
-**What the sampler does.** Sampling starts from pure Gaussian noise x<sub>T</sub>. At every step
-the network predicts the noise ε̂ in x<sub>t</sub>; from it comes a guess of the clean sample
-x̂<sub>0</sub>, and the sampler moves x<sub>t</sub> a little towards it.
-
-* **DDPM** (Ho et al. 2020) takes a random step:
-  x<sub>t-1</sub> = μ̃(x<sub>t</sub>, x̂<sub>0</sub>) + σ<sub>t</sub> z.
-  With fewer steps than the model was trained with, the schedule is *respaced* (Nichol & Dhariwal 2021).
-* **DDIM** (Song et al. 2021) jumps along a deterministic path when η = 0, so 20–50 steps suffice;
-  η = 1 adds back as much noise as DDPM.
-* **Classifier-free guidance** (Ho & Salimans 2022) mixes the class-conditional and unconditional
-  predictions, ε̃ = (1 + w)·ε(x, c) − w·ε(x, ∅): w = 0 is plain conditional sampling, larger w pushes
-  samples deeper into the chosen class at the cost of variety.
-
-Tick **Show the model's guess x̂₀** to see, in crimson, where the network expects each point to
-end up at that step: early guesses gather near the data's average, then spread out over the data.
-
-The quality meter in the summary compares the samples with fresh data of the same class
-(sliced-Wasserstein ratio, ≈ 1 is as good as real data) and, for a class, the share of samples
-whose nearest real point has that class.
+VIEWS_NOTE = """
+Tick **Show the model's guess x̂₀** to see, in crimson, where the network expects each sample to end up at
+that step: early guesses gather near the data's average, then spread out over the data. The quality meter
+in the run summary compares the samples with fresh data of the same class (sliced-Wasserstein ratio, ≈ 1 is
+as good as real data) and, for a class, the share of samples whose nearest real point has that class.
 """
 
 
@@ -183,6 +168,19 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
             lines.append(f"**Not changed:** {problem}")
         return "\n\n".join(lines)
 
+    def explain_run(model, sampler, steps, eta, class_name, guidance):
+        """The explanation panel for these controls (Markdown with LaTeX); bad values fall back to defaults."""
+        info = cache.info(model if model in names else default_model)
+        try:
+            steps = serving.number(steps, "steps", 1, info.num_train_steps, whole=True)
+            eta = serving.number(eta, "eta", 0.0, 1.0, whole=False)
+            guidance = serving.number(guidance, "w", 0.0, serving.MAX_GUIDANCE, whole=False)
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+        sampler = sampler if sampler in serving.SAMPLERS else "ddim"
+        label = class_name if class_name in info.class_names else None
+        return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind)
+
     def sampler_controls(sampler):
         """η only applies to DDIM."""
         return gr.update(visible=str(sampler).lower() == "ddim")
@@ -256,8 +254,13 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                                                 visible=first.kind == "images")
                         summary = gr.JSON(label="Run summary", elem_id="summary", open=True)
                         gif = gr.File(label="Trajectory GIF", elem_id="gif")
-                with gr.Accordion("What am I looking at?", open=False):
-                    gr.Markdown(EXPLANATION)
+                with gr.Accordion("What am I looking at? The equations of this run", open=False):
+                    explanation = gr.Markdown(
+                        explain_run(default_model, "ddim", min(50, first.num_train_steps), 0.0,
+                                    serving.UNCONDITIONAL, 3.0),
+                        latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
+                    )
+                    gr.Markdown(VIEWS_NOTE)
         run_id = gr.State(None)
         model_kind = gr.State(first.kind)
 
@@ -293,6 +296,9 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
             show_progress="hidden", api_visibility="undocumented",
         )
         sampler.change(sampler_controls, sampler, eta, api_name="sampler_controls", show_progress="hidden")
+        explained = [model, sampler, steps, eta, class_name, guidance]
+        gr.on([control.change for control in explained], explain_run, explained, explanation,
+              api_name="explain", show_progress="hidden", queue=False)
         class_name.change(class_controls, class_name, guidance, api_name="class_controls",
                           show_progress="hidden")
 

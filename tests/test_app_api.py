@@ -232,3 +232,12 @@ def test_a_cancelled_run_leaves_the_server_serving(client):
     started = time.perf_counter()
     assert sample(client, steps=2, num_samples=5)[3]["sample_shape"] == [5, 2]
     assert time.perf_counter() - started < 30
+
+
+def test_explain_follows_the_controls_and_rejects_bad_values(client):
+    text = client.predict("moons", "ddpm", 100, 0.0, "upper moon", 2.0, api_name="/explain")
+    assert "respaced" in text and "class **upper moon**" in text and "$$" in text
+    text = client.predict("moons", "ddim", 50, 1.0, "unconditional", 0.0, api_name="/explain")
+    assert "as much fresh noise as DDPM" in text and "**unconditional**" in text
+    with pytest.raises(AppError, match="greater than maximum value 1000|steps must be a whole number"):
+        client.predict("moons", "ddim", 5000, 0.0, "unconditional", 0.0, api_name="/explain")

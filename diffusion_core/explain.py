@@ -1,0 +1,105 @@
+"""The app's explanation panel: the equations of the chosen sampler and guidance, with the chosen numbers.
+
+`explanation(...)` returns Markdown with LaTeX between $$ … $$ (display) and $ … $
+(inline), which the app renders. Each paragraph follows the controls: the sampler's
+update rule (DDPM's ancestral step, Ho et al. 2020, Algorithm 2; DDIM's eq. 12,
+Song et al. 2021), whether the schedule is respaced, what η does, and what the
+guidance weight does to the prediction (Ho & Salimans 2022).
+"""
+
+from __future__ import annotations
+
+FORWARD = (
+    "**The forward process** adds Gaussian noise for $T = {T}$ steps, so any $x_t$ can be drawn in one go: "
+    "$$x_t = \\sqrt{{\\bar\\alpha_t}}\\,x_0 + \\sqrt{{1-\\bar\\alpha_t}}\\,\\varepsilon, "
+    "\\quad \\varepsilon \\sim \\mathcal N(0, I).$$ "
+    "The network learns to predict the noise $\\hat\\varepsilon(x_t, t, c)$; from it comes the guess of "
+    "the clean sample $$\\hat x_0 = \\frac{{x_t - \\sqrt{{1-\\bar\\alpha_t}}\\,\\hat\\varepsilon}}"
+    "{{\\sqrt{{\\bar\\alpha_t}}}}.$$"
+)
+
+DDPM = (
+    "**DDPM** takes a random step towards the posterior mean: "
+    "$$x_{{t-1}} = \\frac{{1}}{{\\sqrt{{\\alpha_t}}}}\\Big(x_t - \\frac{{\\beta_t}}{{\\sqrt{{1-\\bar\\alpha_t}}}}"
+    "\\,\\hat\\varepsilon\\Big) + \\sigma_t z, \\quad z \\sim \\mathcal N(0, I),\\ \\sigma_t^2 = \\tilde\\beta_t.$$ "
+)
+
+DDIM = (
+    "**DDIM** moves $x_t$ to the previous timestep $s$ of its list using the same prediction: "
+    "$$x_s = \\sqrt{{\\bar\\alpha_s}}\\,\\hat x_0 + \\sqrt{{1-\\bar\\alpha_s-\\sigma^2}}\\,\\hat\\varepsilon + \\sigma z,"
+    "\\quad \\sigma = \\eta\\sqrt{{\\tfrac{{1-\\bar\\alpha_s}}{{1-\\bar\\alpha_t}}}}"
+    "\\sqrt{{1-\\tfrac{{\\bar\\alpha_t}}{{\\bar\\alpha_s}}}}.$$ "
+)
+
+GUIDANCE = (
+    "**Classifier-free guidance** mixes the class-conditional and the unconditional prediction of the same "
+    "network: $$\\tilde\\varepsilon = (1 + w)\\,\\hat\\varepsilon(x_t, c) - w\\,\\hat\\varepsilon(x_t, \\varnothing).$$ "
+)
+
+
+def _steps_sentence(sampler: str, steps: int, num_train_steps: int) -> str:
+    if steps >= num_train_steps:
+        return f"All {num_train_steps} steps are used, one per timestep."
+    stride = num_train_steps / steps
+    if sampler == "ddpm":
+        return (
+            f"With {steps} of {num_train_steps} steps the schedule is **respaced** (Improved DDPM): the kept "
+            f"timesteps (about every {stride:.0f}th) get new $\\beta$'s, "
+            "$\\beta_i = 1 - \\bar\\alpha_{t_i}/\\bar\\alpha_{t_{i-1}}$, so the shortened chain ends at the same noise level."
+        )
+    return f"With {steps} of {num_train_steps} steps each update jumps about {stride:.0f} timesteps at once."
+
+
+def _eta_sentence(eta: float) -> str:
+    if eta == 0:
+        return "With $\\eta = 0$ the update is **deterministic**: the same starting noise always gives the same sample."
+    if eta == 1:
+        return "With $\\eta = 1$ it adds as much fresh noise as DDPM does (on the full schedule it *is* DDPM)."
+    return f"With $\\eta = {eta:g}$ it adds part of DDPM's fresh noise: between deterministic DDIM and DDPM."
+
+
+def _guidance_sentence(class_name: str | None, guidance: float) -> str:
+    if class_name is None:
+        return (
+            "No class is chosen, so the network is asked for the **unconditional** prediction "
+            "$\\hat\\varepsilon(x_t, \\varnothing)$ (the null label it learned from training examples whose "
+            "label was dropped) and the guidance weight does nothing."
+        )
+    if guidance == 0:
+        return (
+            GUIDANCE + f"Here $w = 0$: plain conditional sampling of class **{class_name}**, one network call per step."
+        )
+    return (
+        GUIDANCE
+        + f"Here $w = {guidance:g}$ for class **{class_name}**: the step is pushed {guidance:g}× further along the "
+        "difference between the two predictions, towards samples an implicit classifier is surer about, at the "
+        "cost of variety. Both predictions come from one batched call of twice the size."
+    )
+
+
+def explanation(
+    sampler: str,
+    steps: int,
+    eta: float,
+    class_name: str | None,
+    guidance: float,
+    num_train_steps: int,
+    kind: str = "points",
+) -> str:
+    """Markdown (with LaTeX) explaining the run these controls describe."""
+    sampler = sampler.lower()
+    rule = DDPM if sampler == "ddpm" else DDIM + _eta_sentence(eta)
+    start = "Gaussian noise $x_T$" + (" (one 2D point per sample)" if kind == "points" else " (one 28×28 image per character)")
+    parts = [
+        FORWARD.format(T=num_train_steps),
+        f"Sampling starts from pure {start} and applies, step by step, " + rule,
+        _steps_sentence(sampler, steps, num_train_steps),
+        _guidance_sentence(class_name, guidance),
+    ]
+    return "\n\n".join(parts)
+
+
+LATEX_DELIMITERS = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+]
