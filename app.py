@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core import explain, live, serving
+from diffusion_core import explain, live, serving, tables
 from diffusion_core.frames import TrajectoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -181,6 +181,15 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
         label = class_name if class_name in info.class_names else None
         return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind)
 
+    def sweep_figures(model) -> tuple:
+        """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""
+        folder = cache.folder(model) if model in names else None
+        report = tables.read_eval(folder) if folder is not None else None
+        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report)
+
+    def papers_tables(model):
+        return tuple(gr.update(value=f, visible=f is not None) for f in sweep_figures(model))
+
     def sampler_controls(sampler):
         """η only applies to DDIM."""
         return gr.update(visible=str(sampler).lower() == "ddim")
@@ -261,6 +270,16 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                         latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
                     )
                     gr.Markdown(VIEWS_NOTE)
+                with gr.Accordion("The papers' tables in miniature, for this model", open=False):
+                    gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
+                                "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
+                                "the quality-against-steps table of the DDIM paper.")
+                    first_guidance, first_steps = sweep_figures(default_model)
+                    with gr.Row():
+                        guidance_chart = gr.Plot(first_guidance, elem_id="guidance-sweep",
+                                                 visible=first_guidance is not None, show_label=False)
+                        steps_chart = gr.Plot(first_steps, elem_id="steps-sweep",
+                                              visible=first_steps is not None, show_label=False)
         run_id = gr.State(None)
         model_kind = gr.State(first.kind)
 
@@ -289,6 +308,8 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                      [class_name, steps, num_samples, live_view, final_plot, final_images, model_kind],
                      api_name="model_controls", show_progress="hidden")
         model.change(weights_markdown, model, weights_status, api_name="weights_status", show_progress="hidden")
+        model.change(papers_tables, model, [guidance_chart, steps_chart], api_name="papers_tables",
+                     show_progress="hidden")
         load.click(load_weights, [model, hub_repo, hub_revision], weights_status, api_name="load_weights",
                    concurrency_limit=1, concurrency_id="weights").success(
             model_controls, [model, class_name, steps, num_samples, model_kind],

@@ -121,6 +121,7 @@ class ModelCache:
         self._pictures: dict[str, DataPicture | None] = {}
         self._broken: dict[str, str] = {}
         self._sources: dict[str, str] = {}
+        self._folders: dict[str, Path] = {}
         self._lock = threading.Lock()
 
     def add(self, name: str, pipeline) -> None:
@@ -155,27 +156,29 @@ class ModelCache:
             return pipeline
         with self._lock:
             if name not in self._pipelines:
-                pipeline, message = self._first_load(name)
-                self._install(name, pipeline, message)
+                pipeline, message, folder = self._first_load(name)
+                self._install(name, pipeline, message, folder)
             return self._pipelines[name]
 
-    def _first_load(self, name: str) -> tuple[object, str]:
+    def _first_load(self, name: str) -> tuple[object, str, Path]:
         """The start-up weights: the environment's Hub repo when it names one and they load, else shipped."""
         shipped = self.root / name
         source = hub.weights_from_environment(name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir)
         if source.folder != shipped:
             try:
-                return self.loader(source.folder), source.message
+                return self.loader(source.folder), source.message, source.folder
             except Exception as error:  # noqa: BLE001 - fall back to the shipped weights below
                 message = f"{name}: Hub weights not loaded, using the shipped {shipped}. Reason: {error}"
                 log.warning("%s", message)
-                return self.loader(shipped), message
+                return self.loader(shipped), message, shipped
         if source.error:
             log.warning("%s", source.message)
-        return self.loader(shipped), source.message
+        return self.loader(shipped), source.message, shipped
 
-    def _install(self, name: str, pipeline, message: str) -> None:
-        """Make `pipeline` the one served as `name` (caller holds the lock)."""
+    def _install(self, name: str, pipeline, message: str, folder: Path | None = None) -> None:
+        """Make `pipeline` (loaded from `folder`) the one served as `name` (caller holds the lock)."""
+        if folder is not None:
+            self._folders[name] = Path(folder)
         self._infos[name] = describe(name, pipeline)
         self._pipelines[name] = pipeline
         self._pictures.pop(name, None)
@@ -217,8 +220,13 @@ class ModelCache:
                 "the weights in use stay"
             )
         with self._lock:
-            self._install(name, pipeline, message)
+            self._install(name, pipeline, message, folder)
         return True, message
+
+    def folder(self, name: str) -> Path | None:
+        """The checkpoint folder the weights in use came from (None for pipelines added in-process)."""
+        self.get(name)
+        return self._folders.get(name)
 
     def info(self, name: str) -> ModelInfo:
         self.get(name)

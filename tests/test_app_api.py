@@ -241,3 +241,15 @@ def test_explain_follows_the_controls_and_rejects_bad_values(client):
     assert "as much fresh noise as DDPM" in text and "**unconditional**" in text
     with pytest.raises(AppError, match="greater than maximum value 1000|steps must be a whole number"):
         client.predict("moons", "ddim", 5000, 0.0, "unconditional", 0.0, api_name="/explain")
+
+
+def test_papers_tables_show_the_evaluated_figures_of_the_chosen_model(served, client):
+    cache, _ = served
+    evaluated = [name for name in cache.names() if cache.folder(name) and (cache.folder(name) / "eval.json").is_file()]
+    assert evaluated, "the shipped 2D models carry eval.json"
+    guidance, steps = client.predict(evaluated[0], api_name="/papers_tables")
+    assert guidance["visible"] is True and steps["visible"] is True
+    names = [trace["name"] for trace in json.loads(guidance["value"]["plot"])["data"]]
+    assert any(name.startswith("conformity") for name in names)
+    guidance, steps = client.predict("paced", api_name="/papers_tables")  # a stand-in: never evaluated
+    assert guidance["visible"] is False and steps["visible"] is False

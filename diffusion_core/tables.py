@@ -1,0 +1,121 @@
+"""The papers' tables in miniature, drawn from the figures `train_toy.py eval` writes beside a checkpoint.
+
+- guidance sweep (the CFG paper's Table 1): conformity, and for EMNIST the diversity,
+  against the guidance weight w;
+- steps sweep (the DDIM paper's Table 1): sample quality against the number of steps,
+  DDIM η=0 and η=1 as lines and DDPM on all T steps as a reference line. EMNIST's
+  quality is the Fréchet distance in the classifier's features; a 2D model's is the
+  sliced-Wasserstein ratio to fresh data (its eval has DDPM-all and DDIM-50 only).
+
+Both return plotly figures (or None when the checkpoint has not been evaluated).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+from .checkpoint import EVAL_NAME
+
+COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
+_FRECHET_NAME = re.compile(r"DDIM eta=(?P<eta>[01]), (?P<steps>\d+) steps")
+
+
+def read_eval(folder: Path | str) -> dict | None:
+    """The parsed eval.json of a checkpoint folder, or None if it is missing or unreadable."""
+    try:
+        report = json.loads((Path(folder) / EVAL_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _layout(title: str, x_title: str, y_title: str, **extra) -> dict:
+    return {
+        "title": {"text": title, "font": {"size": 14}},
+        "xaxis": {"title": {"text": x_title}, "gridcolor": "#eceff4"},
+        "yaxis": {"title": {"text": y_title}, "gridcolor": "#eceff4"},
+        "plot_bgcolor": "white",
+        "margin": {"l": 60, "r": 60, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "y": -0.25},
+        "height": 360,
+        **extra,
+    }
+
+
+def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
+    """Conformity (%) against w, with EMNIST's within-class diversity on a second axis."""
+    if not report:
+        return None
+    if "sweep" in report:  # EMNIST
+        weights = [float(w) for w in report["sweep"]]
+        rows = list(report["sweep"].values())
+        conformity = [100 * row["conformity"] for row in rows]
+        traces = [
+            {"type": "scatter", "x": weights, "y": conformity, "name": "conformity (%)", "mode": "lines+markers",
+             "line": {"color": COLORS["conformity"]}},
+            {"type": "scatter", "x": weights, "y": [row["diversity"] for row in rows], "name": "diversity",
+             "mode": "lines+markers", "yaxis": "y2", "line": {"color": COLORS["diversity"], "dash": "dot"}},
+        ]
+        second = {"yaxis2": {"title": {"text": "diversity (feature distance)"}, "overlaying": "y", "side": "right"}}
+        layout = _layout("Guidance sweep: conformity rises, diversity falls", "guidance weight w", "conformity (%)",
+                         **second)
+    elif "conformity" in report:  # a 2D model: per-class shares
+        weights = [float(w) for w in report["conformity"]]
+        shares = list(report["conformity"].values())
+        conformity = [100 * sum(s) / len(s) for s in shares]
+        worst = [100 * min(s) for s in shares]
+        traces = [
+            {"type": "scatter", "x": weights, "y": conformity, "name": "conformity, mean over classes (%)",
+             "mode": "lines+markers", "line": {"color": COLORS["conformity"]}},
+            {"type": "scatter", "x": weights, "y": worst, "name": "worst class (%)", "mode": "lines+markers",
+             "line": {"color": COLORS["diversity"], "dash": "dot"}},
+        ]
+        layout = _layout("Guidance sweep: class conformity against w", "guidance weight w", "conformity (%)")
+    else:
+        return None
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def steps_sweep_figure(report: dict | None) -> go.Figure | None:
+    """Sample quality against steps: DDIM η=0 and η=1 lines, DDPM at all T as a horizontal reference."""
+    if not report:
+        return None
+    if "frechet" in report:  # EMNIST
+        lines: dict[str, list[tuple[int, float]]] = {"0": [], "1": []}
+        ddpm = None
+        for name, value in report["frechet"].items():
+            match = _FRECHET_NAME.fullmatch(name)
+            if match:
+                lines[match["eta"]].append((int(match["steps"]), value))
+            elif name.startswith("DDPM"):
+                ddpm = (name, value)
+        quality, title = "Fréchet distance (lower is better)", "Steps sweep: DDIM η=0 keeps its quality with few steps"
+        floor = report.get("frechet_real")
+    elif "sw_ddim" in report:
+        ddim_steps = report.get("settings", {}).get("ddim_steps", 50)
+        lines = {"0": [(ddim_steps, report["sw_ddim"])], "1": []}
+        ddpm = ("DDPM, all steps", report["sw_ddpm"])
+        quality, title, floor = "sliced-Wasserstein ratio (1 = real data)", "Steps sweep: SW ratio", 1.0
+    else:
+        return None
+    traces = []
+    for eta, points in lines.items():
+        if points:
+            points.sort()
+            traces.append({"type": "scatter", "x": [p[0] for p in points], "y": [p[1] for p in points],
+                           "name": f"DDIM η={eta}", "mode": "lines+markers", "line": {"color": COLORS[f"eta{eta}"]}})
+    every_step = [p[0] for points in lines.values() for p in points]
+    span = [min(every_step, default=1), max(every_step, default=1000)]
+    if ddpm is not None:
+        traces.append({"type": "scatter", "x": span, "y": [ddpm[1]] * 2, "name": ddpm[0], "mode": "lines",
+                       "line": {"color": COLORS["ddpm"], "dash": "dash"}})
+    if floor is not None:
+        traces.append({"type": "scatter", "x": span, "y": [floor] * 2, "name": "real data", "mode": "lines",
+                       "line": {"color": "#868e96", "dash": "dot"}})
+    layout = _layout(title, "sampling steps", quality)
+    layout["xaxis"]["type"] = "log"
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)

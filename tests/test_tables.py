@@ -1,0 +1,62 @@
+"""The papers' tables drawn from eval.json: what each line holds, for a 2D and an EMNIST report."""
+
+import json
+
+import plotly.graph_objects as go
+
+from diffusion_core.tables import guidance_sweep_figure, read_eval, steps_sweep_figure
+
+EMNIST_REPORT = {
+    "sweep": {
+        "0": {"conformity": 0.6, "diversity": 20.0},
+        "3": {"conformity": 0.9, "diversity": 15.0},
+        "8": {"conformity": 0.95, "diversity": 12.0},
+    },
+    "frechet": {
+        "DDIM eta=0, 20 steps": 3.0, "DDIM eta=0, 10 steps": 5.0,
+        "DDIM eta=1, 10 steps": 9.0, "DDIM eta=1, 20 steps": 6.0, "DDPM, 1000 steps": 2.5,
+    },
+    "frechet_real": 0.4,
+}
+
+
+def traces(figure):
+    return {trace["name"]: trace for trace in figure.to_dict()["data"]}
+
+
+def test_emnist_guidance_sweep_plots_conformity_in_percent_and_diversity_on_a_second_axis():
+    lines = traces(guidance_sweep_figure(EMNIST_REPORT))
+    assert list(lines["conformity (%)"]["x"]) == [0.0, 3.0, 8.0]
+    assert list(lines["conformity (%)"]["y"]) == [60.0, 90.0, 95.0]
+    assert list(lines["diversity"]["y"]) == [20.0, 15.0, 12.0] and lines["diversity"]["yaxis"] == "y2"
+
+
+def test_emnist_steps_sweep_sorts_each_eta_line_and_adds_ddpm_and_real_data_references():
+    lines = traces(steps_sweep_figure(EMNIST_REPORT))
+    assert list(lines["DDIM η=0"]["x"]) == [10, 20] and list(lines["DDIM η=0"]["y"]) == [5.0, 3.0]
+    assert list(lines["DDIM η=1"]["y"]) == [9.0, 6.0]
+    assert list(lines["DDPM, 1000 steps"]["y"]) == [2.5, 2.5] and list(lines["real data"]["y"]) == [0.4, 0.4]
+
+
+def test_a_2d_report_gives_mean_and_worst_class_conformity_and_its_two_sw_figures():
+    report = {"sw_ddpm": 1.03, "sw_ddim": 1.9, "conformity": {"0": [1.0, 0.9], "3": [1.0, 1.0]},
+              "settings": {"ddim_steps": 50}}
+    lines = traces(guidance_sweep_figure(report))
+    assert list(lines["conformity, mean over classes (%)"]["y"]) == [95.0, 100.0]
+    assert list(lines["worst class (%)"]["y"]) == [90.0, 100.0]
+    steps = traces(steps_sweep_figure(report))
+    assert list(steps["DDIM η=0"]["x"]) == [50] and list(steps["DDPM, all steps"]["y"]) == [1.03, 1.03]
+
+
+def test_missing_or_unreadable_figures_give_no_chart(tmp_path):
+    assert read_eval(tmp_path) is None
+    (tmp_path / "eval.json").write_text("{broken")
+    assert read_eval(tmp_path) is None
+    (tmp_path / "eval.json").write_text(json.dumps(EMNIST_REPORT))
+    assert read_eval(tmp_path) == EMNIST_REPORT
+    assert guidance_sweep_figure(None) is None and steps_sweep_figure({"other": 1}) is None
+
+
+def test_the_figures_pass_plotlys_own_schema_validation():
+    for figure in (guidance_sweep_figure(EMNIST_REPORT), steps_sweep_figure(EMNIST_REPORT)):
+        go.Figure(figure.to_dict())  # validates every property; raises on a typo
