@@ -32,8 +32,10 @@ model learned; for EMNIST each tile is one character being drawn out of noise.
 VIEWS_NOTE = """
 Tick **Show the model's guess x̂₀** to see, in crimson, where the network expects each sample to end up at
 that step: early guesses gather near the data's average, then spread out over the data. The quality meter
-in the run summary compares the samples with fresh data of the same class (sliced-Wasserstein ratio, ≈ 1 is
-as good as real data) and, for a class, the share of samples whose nearest real point has that class.
+in the run summary compares 2D samples with fresh data of the same class (sliced-Wasserstein ratio, ≈ 1 is
+as good as real data) and, for a class, the share of samples whose nearest real point has that class. For
+EMNIST it says what the project's own character classifier reads in the batch: the share read as the class
+asked for (either case for letters like c, o, s whose cases look alike) and the batch's diversity.
 """
 
 

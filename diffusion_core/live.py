@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import plots
-from .data import TOY_DATASETS, toy_dataset
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
@@ -34,13 +32,9 @@ from .frames import (
     prune_folder,
     write_gif,
 )
-from .metrics import class_conformity, sliced_wasserstein_ratio
+from .quality import JUDGE_NAME, quality_figures
 from .serving import UNCONDITIONAL, DataPicture, ModelCache, ModelInfo, RequestError, SampleRequest, number
 
-FRESH_SEEDS = tuple(30_000 + k for k in range(3))
-QUALITY_DIRECTIONS = 32
-REFERENCE_POINTS = 1000
-REFERENCE_SEED = 40_000
 GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
 FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
 
@@ -233,7 +227,7 @@ def run_sample(
         figure = plots.points_figure(samples, data, labels, info.class_names, limit, title)
     else:
         grid = plots.enlarged(plots.image_grid(samples), FINAL_GRID_PIXELS)
-    quality = quality_figures(info, label_index, samples) if info.kind == "points" else None
+    quality = quality_figures(info, label_index, samples, cache.root / JUDGE_NAME)
     sampling_s = mailbox.finished_at - start
     summary = {
         "model": request.model,
@@ -255,44 +249,6 @@ def run_sample(
         "run_id": run_id,
     }
     yield RunResult(run_id, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
-
-
-@functools.lru_cache(maxsize=16)
-def _fresh_sets(dataset: str, label_index: int | None, n: int) -> tuple[torch.Tensor, ...]:
-    """Independent draws of n data points (of one class when `label_index` is set), one per seed."""
-    sets = []
-    for seed in FRESH_SEEDS:
-        draw = 2 * n if label_index is None else 3 * n
-        points, labels = toy_dataset(dataset, draw, seed)
-        if label_index is not None:
-            points = points[labels == label_index]
-        sets.append(points[:n])
-    return tuple(sets)
-
-
-@functools.lru_cache(maxsize=8)
-def _reference(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return toy_dataset(dataset, REFERENCE_POINTS, REFERENCE_SEED)
-
-
-def quality_figures(info: ModelInfo, label_index: int | None, samples: np.ndarray) -> dict | None:
-    """Sliced-Wasserstein ratio to fresh data of the requested class (≈1 is perfect) and class conformity.
-
-    A quick meter (3 fresh sets, 32 directions, 1000 reference points: tens of milliseconds),
-    coarser than `diffusion_core.evaluation`'s figures.
-    """
-    if info.dataset not in TOY_DATASETS or len(samples) < 16:
-        return None
-    points = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    fresh = _fresh_sets(info.dataset, label_index, len(points))
-    if any(len(f) < len(points) for f in fresh):
-        return None
-    ratio = sliced_wasserstein_ratio(points, list(fresh), num_directions=QUALITY_DIRECTIONS).ratio
-    figures = {"sw_ratio": round(ratio, 3)}
-    if label_index is not None:
-        reference, labels = _reference(info.dataset)
-        figures["class_conformity"] = round(class_conformity(points, label_index, reference, labels), 4)
-    return figures
 
 
 def _stored_run(store: TrajectoryStore, run_id) -> StoredRun:

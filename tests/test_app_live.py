@@ -10,7 +10,7 @@ import pytest
 from app_standins import points_pipeline, standin_cache
 from PIL import Image
 
-from diffusion_core import live, make_timesteps, plots, serving
+from diffusion_core import live, make_timesteps, plots, quality, serving
 from diffusion_core.data import toy_dataset
 from diffusion_core.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
 
@@ -196,8 +196,8 @@ def test_quality_meter_scores_real_data_near_one_and_shifted_data_far_worse():
     info = serving.ModelInfo("moons", "points", (2,), ("upper moon", "lower moon"), 1000, "moons", 5000, 2000)
     points, labels = toy_dataset("moons", 6000, seed=123)
     upper = points[labels == 0][:1500].numpy()
-    good = live.quality_figures(info, 0, upper)
-    shifted = live.quality_figures(info, 0, upper + 1.0)
+    good = quality.quality_figures(info, 0, upper)
+    shifted = quality.quality_figures(info, 0, upper + 1.0)
     assert good["class_conformity"] > 0.98 and good["sw_ratio"] < 1.6
     assert shifted["sw_ratio"] > 5 * good["sw_ratio"]
 

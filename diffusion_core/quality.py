@@ -1,0 +1,111 @@
+"""The quality meter shown after every run: a few cheap figures about the samples just drawn.
+
+2D models: the sliced-Wasserstein ratio to fresh data of the requested class and
+the class conformity (quicker, coarser versions of `evaluation`'s figures).
+EMNIST: what the project's classifier reads in the characters (conformity to the
+requested class, letters of CASE_MERGED_LETTERS matching in either case) and the
+batch's diversity (mean pairwise distance of the classifier's features).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import TOY_DATASETS, toy_dataset
+from .data.emnist import case_merged
+from .metrics import class_conformity, mean_pairwise_distance, sliced_wasserstein_ratio
+from .models.classifier import CharacterClassifier, ClassifierLoadError, load_classifier
+from .serving import ModelInfo
+
+FRESH_SEEDS = tuple(30_000 + k for k in range(3))
+QUALITY_DIRECTIONS = 32
+REFERENCE_POINTS = 1000
+REFERENCE_SEED = 40_000
+JUDGE_NAME = "emnist-classifier"  # the classifier's folder beside the models in checkpoints/
+
+
+@functools.lru_cache(maxsize=16)
+def _fresh_sets(dataset: str, label_index: int | None, n: int) -> tuple[torch.Tensor, ...]:
+    """Independent draws of n data points (of one class when `label_index` is set), one per seed."""
+    sets = []
+    for seed in FRESH_SEEDS:
+        draw = 2 * n if label_index is None else 3 * n
+        points, labels = toy_dataset(dataset, draw, seed)
+        if label_index is not None:
+            points = points[labels == label_index]
+        sets.append(points[:n])
+    return tuple(sets)
+
+
+@functools.lru_cache(maxsize=8)
+def _reference(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return toy_dataset(dataset, REFERENCE_POINTS, REFERENCE_SEED)
+
+
+def points_quality(info: ModelInfo, label_index: int | None, samples: np.ndarray) -> dict | None:
+    """Sliced-Wasserstein ratio to fresh data of the requested class (≈1 is perfect) and class conformity.
+
+    A quick meter (3 fresh sets, 32 directions, 1000 reference points: tens of milliseconds),
+    coarser than `diffusion_core.evaluation`'s figures.
+    """
+    if info.dataset not in TOY_DATASETS or len(samples) < 16:
+        return None
+    points = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    fresh = _fresh_sets(info.dataset, label_index, len(points))
+    if any(len(f) < len(points) for f in fresh):
+        return None
+    ratio = sliced_wasserstein_ratio(points, list(fresh), num_directions=QUALITY_DIRECTIONS).ratio
+    figures = {"sw_ratio": round(ratio, 3)}
+    if label_index is not None:
+        reference, labels = _reference(info.dataset)
+        figures["class_conformity"] = round(class_conformity(points, label_index, reference, labels), 4)
+    return figures
+
+
+@functools.lru_cache(maxsize=4)
+def _judge(folder: str) -> CharacterClassifier | None:
+    try:
+        return load_classifier(folder)
+    except (ClassifierLoadError, OSError, ValueError):
+        return None
+
+
+def characters_quality(
+    info: ModelInfo, label_index: int | None, samples: np.ndarray, judge_folder: Path | str
+) -> dict | None:
+    """What the classifier in `judge_folder` reads in the characters (N, 1, 28, 28); None without a judge."""
+    judge = _judge(str(judge_folder))
+    if judge is None or tuple(samples.shape[1:]) != (1, 28, 28):
+        return None
+    images = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    with torch.inference_mode():
+        features = judge.features(images)
+        read = judge.head(features).argmax(1)
+    if judge.config.num_classes != len(info.class_names):
+        return None
+    common = Counter(info.class_names[i] for i in read.tolist()).most_common(3)
+    figures = {
+        "judge": JUDGE_NAME,
+        "characters": len(samples),
+        "read_as": {name: count for name, count in common},
+    }
+    if label_index is not None:
+        hits = case_merged(read, info.class_names) == case_merged(torch.tensor([label_index]), info.class_names)
+        figures["class_conformity"] = round(hits.double().mean().item(), 4)
+    if len(samples) >= 2:
+        figures["diversity"] = round(mean_pairwise_distance(features), 3)
+    return figures
+
+
+def quality_figures(
+    info: ModelInfo, label_index: int | None, samples: np.ndarray, judge_folder: Path | str | None = None
+) -> dict | None:
+    """The meter for this model's kind: points or characters (None when it has nothing to compare with)."""
+    if info.kind == "points":
+        return points_quality(info, label_index, samples)
+    return None if judge_folder is None else characters_quality(info, label_index, samples, judge_folder)
