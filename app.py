@@ -40,15 +40,15 @@ asked for (either case for letters like c, o, s whose cases look alike) and the 
 
 
 EXAMPLES = [
-    ("moons · DDPM, all 1000 steps", ["moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 2000, 0, False]),
-    ("moons · DDIM-50 · upper moon, w = 3", ["moons", "ddim", 50, 0.0, "upper moon", 3.0, 2000, 1, False]),
+    ("moons · DDPM, all 1000 steps", ["moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 2000, 0, False, "off"]),
+    ("moons · DDIM-50 · upper moon, w = 3", ["moons", "ddim", 50, 0.0, "upper moon", 3.0, 2000, 1, False, "off"]),
     ("moons_circles · DDIM-25 · moons, w = 5, with x̂₀",
-     ["moons_circles", "ddim", 25, 0.0, "moons", 5.0, 3000, 2, True]),
-    ("circles · DDPM-100 · inner ring, w = 1",
-     ["circles", "ddpm", 100, 0.0, "inner ring", 1.0, 2000, 3, False]),
-    ("swissroll · DDIM-10, η = 1", ["swissroll", "ddim", 10, 1.0, "unconditional", 0.0, 2000, 4, False]),
-    ("emnist · DDIM-50 · 'A', w = 3", ["emnist", "ddim", 50, 0.0, "A", 3.0, 16, 5, False]),
-    ("emnist · DDIM-25 · 'g', w = 1, with x̂₀", ["emnist", "ddim", 25, 0.0, "g", 1.0, 16, 6, True]),
+     ["moons_circles", "ddim", 25, 0.0, "moons", 5.0, 3000, 2, True, "off"]),
+    ("circles · DDPM-100 · inner ring, w = 1, with the three fields",
+     ["circles", "ddpm", 100, 0.0, "inner ring", 1.0, 2000, 3, False, "all"]),
+    ("swissroll · DDIM-10, η = 1, with the score field", ["swissroll", "ddim", 10, 1.0, "unconditional", 0.0, 2000, 4, False, "guided"]),
+    ("emnist · DDIM-50 · 'A', w = 3", ["emnist", "ddim", 50, 0.0, "A", 3.0, 16, 5, False, "off"]),
+    ("emnist · DDIM-25 · 'g', w = 1, with x̂₀", ["emnist", "ddim", 25, 0.0, "g", 1.0, 16, 6, True, "off"]),
 ]
 
 
@@ -80,11 +80,11 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
     def as_gr_error(error: serving.RequestError) -> gr.Error:
         return gr.Error(str(error), title="Cannot run this request", print_exception=False)
 
-    def sample(model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0):
+    def sample(model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field="off"):
         """Sample a model and stream the trajectory; ends with the final picture and a JSON summary."""
         try:
             request = serving.validate_request(
-                cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0
+                cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
             )
         except serving.RequestError as error:
             raise as_gr_error(error) from None
@@ -224,10 +224,18 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                 seed = gr.Number(0, precision=0, minimum=0, maximum=serving.MAX_SEED, label="Seed")
                 show_x0 = gr.Checkbox(False, label="Show the model's guess x̂₀",
                                       info="where the network thinks each sample will end up, at every step")
+                field = gr.Radio(
+                    [("off", "off"), ("the score the sampler follows", "guided"),
+                     ("conditional, unconditional and guided", "all")],
+                    value="off", label="Learned field (2D)", elem_id="field",
+                    info="arrows of the score −ε̂/√(1−ᾱₜ) on a grid at each frame's timestep, and the paths "
+                         "of a few samples; with a class, 'all' shows what guidance adds",
+                    visible=first.kind == "points",
+                )
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id="run-button")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-button")
-                inputs = [model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0]
+                inputs = [model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field]
                 shown = [(label, values) for label, values in EXAMPLES if _example_fits(cache, names, values)]
                 examples = gr.Examples(
                     [values for _, values in shown],
@@ -311,6 +319,9 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                      api_name="model_controls", show_progress="hidden")
         model.change(weights_markdown, model, weights_status, api_name="weights_status", show_progress="hidden")
         model.change(papers_tables, model, [guidance_chart, steps_chart], api_name="papers_tables",
+                     show_progress="hidden")
+        model.change(lambda name: gr.update(visible=name in names and cache.info(name).kind == "points"),
+                     model, field, api_name="field_controls", api_visibility="undocumented",
                      show_progress="hidden")
         load.click(load_weights, [model, hub_repo, hub_revision], weights_status, api_name="load_weights",
                    concurrency_limit=1, concurrency_id="weights").success(

@@ -12,6 +12,16 @@ const MAX_BACKLOG = 64;              // about a second at 60 fps: a whole fast r
 const MAX_GAP_MS = 100;             // never hold a frame longer than this while others wait
 const SAMPLE_COLOR = "#1f4e9c";
 const GUESS_COLOR = "#c0143c";      // the model's guess x̂0 (crimson: unlike any class colour)
+// The learned field's arrows: the one the sampler follows, and in "all" mode the two it mixes.
+const FIELD_STYLES = [
+  ["unconditional", "#9ca3af", "unconditional"],
+  ["conditional", "#f59f00", "conditional"],
+  ["guided", "#111827", "guided"],
+];
+const TRAIL_COLOR = "#e8590c";
+const TRAILS = 8;                   // samples whose paths are drawn while the field is shown
+let trails = [];                    // per tracked sample, its [x, y] canvas positions so far
+let trailStep = -1;
 const backgrounds = new Map();      // background key -> pre-drawn canvas
 let background = null;
 let queue = [];
@@ -23,8 +33,11 @@ let nextPaintAt = 0;
 
 // Counters for tests and bench/browser_fps.py: frames received and painted, paint times (ms).
 const stats = window.diffusionLive = {
-  messages: 0, received: 0, painted: 0, paintTimes: [], finalPainted: false, lastTitle: "",
-  reset() { this.messages = this.received = this.painted = 0; this.paintTimes = []; this.finalPainted = false; },
+  messages: 0, received: 0, painted: 0, paintTimes: [], finalPainted: false, lastTitle: "", fieldPainted: 0,
+  reset() {
+    this.messages = this.received = this.painted = this.fieldPainted = 0;
+    this.paintTimes = []; this.finalPainted = false;
+  },
 };
 
 function bytes(b64) {
@@ -86,8 +99,10 @@ function paintHeader(frame) {
   ctx.font = "600 34px ui-sans-serif, system-ui, sans-serif";
   ctx.textBaseline = "middle";
   const guess = frame.x0 || frame.x0_pixels;
-  ctx.fillText(frame.title || "", 18, HEAD / 2, guess ? SIDE - 300 : SIDE - 36);
+  const legendRoom = guess ? 300 : frame.field ? (frame.field.conditional ? 560 : 190) : 36;
+  ctx.fillText(frame.title || "", 18, HEAD / 2, SIDE - legendRoom);
   if (guess) legend(frame.kind === "images" ? ["left: x_t", "right: x̂₀"] : ["x_t", "x̂₀ (guess)"]);
+  else if (frame.field) fieldLegend(frame.field);
   ctx.fillStyle = "#e5e7eb";
   ctx.fillRect(0, HEAD + SIDE, SIDE, BAR);
   ctx.fillStyle = SAMPLE_COLOR;
@@ -108,6 +123,21 @@ function legend(labels) {
   });
 }
 
+function fieldLegend(field) {
+  ctx.font = "500 24px ui-sans-serif, system-ui, sans-serif";
+  let x = SIDE - 18;
+  for (const [name, color, label] of [...FIELD_STYLES].reverse()) {
+    if (!field[name]) continue;
+    x -= ctx.measureText(label).width;
+    ctx.fillStyle = "#374151";
+    ctx.fillText(label, x, HEAD / 2);
+    x -= 24;
+    ctx.fillStyle = color;
+    ctx.fillRect(x, HEAD / 2 - 3, 18, 6);
+    x -= 22;
+  }
+}
+
 function dots(encoded, color, alpha, size) {
   const xy = int16(encoded);
   ctx.fillStyle = color;
@@ -115,6 +145,62 @@ function dots(encoded, color, alpha, size) {
   ctx.beginPath();
   for (let i = 0; i < xy.length; i += 2) ctx.rect(px(xy[i]) - size / 2, HEAD + py(xy[i + 1]) - size / 2, size, size);
   ctx.fill();
+}
+
+function int8(b64) {
+  const raw = bytes(b64);
+  return new Int8Array(raw.buffer, 0, raw.length);
+}
+
+// Arrows on a size × size grid inside the view (the grid of diffusion_core/field.py: grid_points),
+// each an int8 pair whose length (≤ 127) is relative to the longest arrow of its field.
+function arrows(field) {
+  const size = field.size;
+  const cell = SIDE / (size + 1);
+  const reach = 0.9 * cell;
+  ctx.lineWidth = 3;
+  for (const [name, color] of FIELD_STYLES) {
+    if (!field[name]) continue;
+    const v = int8(field[name]);
+    ctx.strokeStyle = ctx.fillStyle = color;
+    ctx.globalAlpha = name === "guided" ? 0.75 : 0.6;
+    for (let k = 0; k < size * size; k++) {
+      const x = ((k % size) + 1) * cell, y = HEAD + SIDE - (Math.floor(k / size) + 1) * cell;
+      const dx = v[2 * k] / 127 * reach, dy = -v[2 * k + 1] / 127 * reach;
+      const length = Math.hypot(dx, dy);
+      if (length < 2) { ctx.fillRect(x - 1.5, y - 1.5, 3, 3); continue; }
+      const ux = dx / length, uy = dy / length, head = Math.min(12, 0.45 * length);
+      ctx.beginPath();
+      ctx.moveTo(x, y); ctx.lineTo(x + dx, y + dy);
+      ctx.moveTo(x + dx - head * (ux - 0.5 * uy), y + dy - head * (uy + 0.5 * ux));
+      ctx.lineTo(x + dx, y + dy);
+      ctx.lineTo(x + dx - head * (ux + 0.5 * uy), y + dy - head * (uy - 0.5 * ux));
+      ctx.stroke();
+    }
+  }
+  ctx.globalAlpha = 1;
+}
+
+// The paths of the first TRAILS samples, frame by frame since the run started.
+function paintTrails(frame) {
+  const xy = int16(frame.xy);
+  if (frame.index <= trailStep || !trails.length) trails = [];
+  trailStep = frame.index;
+  const count = Math.min(TRAILS, xy.length >> 1);
+  for (let i = 0; i < count; i++) {
+    (trails[i] = trails[i] || []).push([px(xy[2 * i]), HEAD + py(xy[2 * i + 1])]);
+  }
+  ctx.strokeStyle = ctx.fillStyle = TRAIL_COLOR;
+  ctx.lineWidth = 4;
+  ctx.globalAlpha = 0.9;
+  for (const path of trails) {
+    ctx.beginPath();
+    path.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.stroke();
+    const [x, y] = path[path.length - 1];
+    ctx.beginPath(); ctx.arc(x, y, 8, 0, 2 * Math.PI); ctx.fill();
+  }
+  ctx.globalAlpha = 1;
 }
 
 function paintPoints(frame) {
@@ -127,6 +213,11 @@ function paintPoints(frame) {
   ctx.clip();
   if (frame.x0) dots(frame.x0, GUESS_COLOR, 0.45, 5);
   dots(frame.xy, SAMPLE_COLOR, 0.8, 6);
+  if (frame.field) {
+    arrows(frame.field);
+    paintTrails(frame);
+    stats.fieldPainted += 1;
+  }
   ctx.restore();
 }
 
@@ -196,6 +287,8 @@ function receive(text) {
   const now = performance.now();
   if (message.mode === "replace") {
     queue = [];
+    trails = [];
+    trailStep = -1;
     lastMessageAt = null;
     messageGapMs = frameGapMs = nextPaintAt = 0;
   }

@@ -32,6 +32,7 @@ from .frames import (
     prune_folder,
     write_gif,
 )
+from .field import field_payload, grid_points, score_fields
 from .quality import JUDGE_NAME, quality_figures
 from .serving import UNCONDITIONAL, DataPicture, ModelCache, ModelInfo, RequestError, SampleRequest, number
 
@@ -62,14 +63,37 @@ class RunResult:
 
 
 def _frame(
-    info: ModelInfo, picture: DataPicture | None, sampler: str, index, num_steps, t, x, x0=None
+    info: ModelInfo,
+    picture: DataPicture | None,
+    sampler: str,
+    field_at: Callable[[int], dict | None] | None,
+    index,
+    num_steps,
+    t,
+    x,
+    x0=None,
 ) -> dict:
     title = plots.step_title(sampler, index, num_steps, t)
     progress = (index + 1) / num_steps
     if info.kind == "images":
         return plots.images_frame(x, title, progress, index, num_steps, t, x0)
     limit = picture.limit if picture is not None else plots.MIN_LIMIT
-    return plots.points_frame(x, limit, title, progress, index, num_steps, t, x0)
+    arrows = field_at(t) if field_at is not None else None
+    return plots.points_frame(x, limit, title, progress, index, num_steps, t, x0, arrows)
+
+
+def _field_function(pipeline, request: SampleRequest, label_index: int | None, limit: float):
+    """`t -> field payload` for a 2D run with the field on (the arrows at the step's timestep), else None."""
+    if request.field == "off":
+        return None
+    points = grid_points(limit)
+    guidance = request.guidance if label_index is not None else 0.0
+
+    def field_at(t: int) -> dict | None:
+        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance)
+        return field_payload(fields, request.field)
+
+    return field_at
 
 
 def _background(cache: ModelCache, name: str, label_index: int | None) -> dict | None:
@@ -187,7 +211,9 @@ def run_sample(
     )
     background = _background(cache, request.model, label_index)
     mailbox = _Mailbox()
-    make_frame = functools.partial(_frame, info, picture, request.sampler)
+    limit = picture.limit if picture is not None else plots.MIN_LIMIT
+    field_at = _field_function(pipeline, request, label_index, limit) if info.kind == "points" else None
+    make_frame = functools.partial(_frame, info, picture, request.sampler, field_at)
     worker = threading.Thread(
         target=_sample_into,
         args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0),
@@ -239,6 +265,7 @@ def run_sample(
         "num_samples": request.num_samples,
         "seed": request.seed,
         "show_x0": request.show_x0,
+        "field": request.field,
         "sample_shape": [request.num_samples, *info.sample_shape],
         "elapsed_s": round(time.perf_counter() - start, 4),
         "sampling_s": round(sampling_s, 4),
@@ -266,7 +293,7 @@ def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None,
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
     picture = cache.picture(run.model)
-    payload = _frame(info, picture, run.sampler, frame.index, frame.num_steps, frame.t, x, x0)
+    payload = _frame(info, picture, run.sampler, None, frame.index, frame.num_steps, frame.t, x, x0)
     return plots.frame_message([payload], mode="replace", final=True)
 
 

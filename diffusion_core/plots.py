@@ -78,9 +78,10 @@ def points_frame(
     num_steps: int,
     t: int,
     x0: np.ndarray | None = None,
+    field: dict | None = None,
 ) -> dict:
     """One live frame of a 2D run: x (N, 2) quantized, and the model's guess x̂0 (N, 2) when given;
-    progress in [0, 1] drives the canvas's bar."""
+    progress in [0, 1] drives the canvas's bar; `field` is `field.field_payload`'s arrows."""
     frame = {
         "kind": "points",
         "limit": limit,
@@ -93,6 +94,8 @@ def points_frame(
     }
     if x0 is not None:
         frame["x0"] = encode_points(x0, limit)
+    if field is not None:
+        frame["field"] = field
     return frame
 
 

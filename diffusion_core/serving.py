@@ -22,6 +22,7 @@ import torch
 from . import hub, plots
 from .data import TOY_DATASETS, toy_dataset
 from .checkpoint import list_checkpoints
+from .field import FIELD_MODES
 from .pipeline import CHECKPOINTS_DIR, load_pipeline
 
 log = logging.getLogger(__name__)
@@ -259,6 +260,7 @@ class SampleRequest:
     num_samples: int
     seed: int
     show_x0: bool = False
+    field: str = "off"  # the learned field's arrows (2D only): one of field.FIELD_MODES
 
     @property
     def label(self) -> str | None:
@@ -294,6 +296,7 @@ def validate_request(
     num_samples,
     seed,
     show_x0=False,
+    field="off",
 ) -> SampleRequest:
     """Check raw inputs (from the UI or an API client) and return a `SampleRequest`, or raise RequestError."""
     names = cache.names()
@@ -322,7 +325,15 @@ def validate_request(
         show_x0 = False
     if not isinstance(show_x0, bool):
         raise RequestError(f"show_x0 must be true or false, got {_shown(show_x0)}")
-    return SampleRequest(model, sampler.lower(), steps, eta, class_name, guidance, num_samples, seed, show_x0)
+    if field is None:
+        field = "off"
+    if not isinstance(field, str) or field not in FIELD_MODES:
+        raise RequestError(f"field must be one of {', '.join(FIELD_MODES)}, got {_shown(field)}")
+    if info.kind != "points":
+        field = "off"  # a field of arrows only makes sense in the plane; image models ignore the option
+    return SampleRequest(
+        model, sampler.lower(), steps, eta, class_name, guidance, num_samples, seed, show_x0, field
+    )
 
 
 def configure_torch_threads(concurrency: int, cores: int | None = None) -> int:

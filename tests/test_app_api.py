@@ -19,7 +19,7 @@ from PIL import Image
 
 from diffusion_core import plots, serving
 
-ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0")
+ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0", "field")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def client(served):
 
 def sample(client, **request):
     values = {"model": "moons", "sampler": "ddim", "steps": 5, "eta": 0.0, "class_name": "unconditional",
-              "guidance": 0.0, "num_samples": 50, "seed": 0, "show_x0": False, **request}
+              "guidance": 0.0, "num_samples": 50, "seed": 0, "show_x0": False, "field": "off", **request}
     return client.predict(*(values[name] for name in ARGS), api_name="/sample")
 
 
@@ -120,7 +120,7 @@ def test_no_arguments_run_the_ui_defaults(client):
         "model": "moons", "sampler": "ddim", "steps": 50, "eta": 0.0, "class": "unconditional",
         "num_samples": 2000, "seed": 0,
     }
-    assert summary["show_x0"] is False
+    assert summary["show_x0"] is False and summary["field"] == "off"
 
 
 BAD_REQUESTS = [
@@ -150,6 +150,7 @@ BAD_REQUESTS = [
     ({"seed": 0.5}, "got 0.5"),
     ({"seed": [1]}, "got [1]"),
     ({"show_x0": "yes"}, "show_x0 must be true or false, got 'yes'"),
+    ({"field": "sideways"}, "field must be one of off, guided, all, got 'sideways'"),
 ]
 
 
@@ -165,7 +166,7 @@ def test_bad_request_gets_a_clear_error_and_the_next_good_request_succeeds(clien
 def test_non_finite_guidance_over_raw_http_gets_a_clear_error(served, client, token, shown):
     # gradio_client cannot send NaN or ±inf (strict JSON); a raw HTTP client can.
     url = served[1]
-    body = f'{{"data": ["moons", "ddim", 5, 0.0, "upper moon", {token}, 50, 0, false]}}'
+    body = f'{{"data": ["moons", "ddim", 5, 0.0, "upper moon", {token}, 50, 0, false, "off"]}}'
     headers = {"content-type": "application/json"}
     posted = httpx.post(f"{url}gradio_api/call/sample", content=body, headers=headers)
     event_id = posted.json()["event_id"]
@@ -253,3 +254,11 @@ def test_papers_tables_show_the_evaluated_figures_of_the_chosen_model(served, cl
     assert any(name.startswith("conformity") for name in names)
     guidance, steps = client.predict("paced", api_name="/papers_tables")  # a stand-in: never evaluated
     assert guidance["visible"] is False and steps["visible"] is False
+
+
+def test_the_field_reaches_an_api_client_in_the_stream(client):
+    job = client.submit("moons", "ddim", 6, 0.0, "upper moon", 2.0, 40, 0, False, "guided", api_name="/sample")
+    result = job.result()
+    frames = [f for update in job.outputs() for f in json.loads(update[0])["frames"]]
+    assert len(frames) == 6 and all(set(f["field"]) == {"size", "guided"} for f in frames)
+    assert result[3]["field"] == "guided"

@@ -207,3 +207,22 @@ def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache)
     images = json.loads(live.intro_message(cache, "emnist"))
     assert points["background"]["key"] == "moons:1" and points["frames"][0]["kind"] == "blank"
     assert images["background"] is None and "Press Run" in images["frames"][0]["title"]
+
+
+def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(cache, store):
+    from diffusion_core.field import decode_arrows, encode_arrows, grid_points, score_fields
+
+    updates = run(cache, store, steps=5, field="all")
+    frames = [f for u in updates for f in json.loads(u.message)["frames"]]
+    assert len(frames) == 5 and updates[-1].summary["field"] == "all"
+    pipeline = cache.get("moons")
+    points = grid_points(frames[0]["limit"], frames[0]["field"]["size"])
+    for frame in frames:
+        assert set(frame["field"]) == {"size", "conditional", "unconditional", "guided"}
+        exact = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, frame["t"], 0, 2.0)
+        for name in ("conditional", "unconditional", "guided"):
+            assert frame["field"][name] == encode_arrows(exact[name])
+            assert decode_arrows(frame["field"][name]).shape == (len(points), 2)
+    images = run(cache, store, model="emnist", class_name="B", num_samples=2, steps=2, field="all")
+    assert images[-1].summary["field"] == "off"
+    assert all("field" not in f for u in images[:-1] for f in json.loads(u.message)["frames"])

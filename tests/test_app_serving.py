@@ -58,6 +58,7 @@ BAD_INPUTS = [
     ({"seed": None}, "got None"),
     ({"show_x0": "yes"}, "show_x0 must be true or false, got 'yes'"),
     ({"show_x0": 1}, "show_x0 must be true or false, got 1"),
+    ({"field": True}, "field must be one of off, guided, all, got True"),
 ]
 
 

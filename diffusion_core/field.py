@@ -1,0 +1,91 @@
+"""The learned score field of a 2D model, on a grid, for the live view's arrows.
+
+At timestep t the network's noise prediction gives the score of the noised data,
+∇ log p_t(x) ≈ −ε̂(x, t) / √(1 − ᾱ_t) (seed 000; Song et al. 2021): the direction
+in which the data density rises fastest. With classifier-free guidance the sampler
+follows ε̃ = (1 + w) ε̂(x, c) − w ε̂(x, ∅) instead, so three fields can be shown:
+the conditional one, the unconditional one and the guided one the sampler uses.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import torch
+
+from .parameterization import to_x0_eps
+
+FIELD_MODES = ("off", "guided", "all")  # none; the field the sampler follows; conditional, unconditional, guided
+GRID_SIZE = 21  # arrows per side of the square view
+
+
+def grid_points(limit: float, size: int = GRID_SIZE) -> torch.Tensor:
+    """size × size points spaced evenly inside [-limit, limit]², row by row from the bottom: (size², 2)."""
+    ticks = torch.linspace(-limit, limit, size + 2)[1:-1]  # keep arrows off the frame's edge
+    ys, xs = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=1)
+
+
+@torch.inference_mode()
+def score_fields(
+    model,
+    schedule,
+    prediction: str,
+    points: torch.Tensor,
+    t: int,
+    label: int | None,
+    guidance: float,
+) -> dict[str, torch.Tensor]:
+    """The score −ε/√(1−ᾱ_t) at `points` (N, 2): {"unconditional"} without a label, else
+    {"conditional", "unconditional", "guided"} (guided = conditional when w = 0). One batched model call."""
+    device = schedule.alphas_cumprod.device
+    x = points.to(device=device, dtype=torch.float32)
+    n = len(x)
+    sqrt_ab = schedule.sqrt_alphas_cumprod[t]
+    sqrt_1m_ab = schedule.sqrt_one_minus_alphas_cumprod[t]
+    rows = torch.cat([x, x]) if label is not None else x
+    labels = torch.full((len(rows),), -1, dtype=torch.long, device=device)
+    if label is not None:
+        labels[:n] = label
+    times = torch.full((len(rows),), int(t), dtype=torch.long, device=device)
+    _, eps = to_x0_eps(model(rows, times, labels), rows, sqrt_ab, sqrt_1m_ab, prediction)
+    scores = (-eps / sqrt_1m_ab).float().cpu()
+    if label is None:
+        return {"unconditional": scores}
+    conditional, unconditional = scores[:n], scores[n:]
+    guided = (1.0 + guidance) * conditional - guidance * unconditional
+    return {"conditional": conditional, "unconditional": unconditional, "guided": guided}
+
+
+def encode_arrows(vectors: torch.Tensor) -> str:
+    """Vectors (N, 2) as base64 int8 pairs: the direction, with length √(|v| / max|v|) · 127.
+
+    The square root keeps short arrows visible beside long ones; lengths are relative
+    within one field, so the picture shows where the field is strong, not its units.
+    """
+    vectors = vectors.double()
+    norms = vectors.norm(dim=1, keepdim=True)
+    largest = float(norms.max()) if len(norms) else 0.0
+    if not largest > 0 or not np.isfinite(largest):
+        scaled = torch.zeros_like(vectors)
+    else:
+        scaled = vectors / norms.clamp(min=1e-30) * (norms / largest).sqrt()
+    quantized = torch.clamp(torch.round(scaled * 127), -127, 127).to(torch.int8).numpy()
+    return base64.b64encode(quantized.tobytes()).decode("ascii")
+
+
+def decode_arrows(encoded: str) -> np.ndarray:
+    """The inverse of `encode_arrows` up to scale: (N, 2) float32 in [-1, 1]."""
+    return np.frombuffer(base64.b64decode(encoded), dtype=np.int8).reshape(-1, 2).astype(np.float32) / 127
+
+
+def field_payload(fields: dict[str, torch.Tensor], mode: str, size: int = GRID_SIZE) -> dict | None:
+    """The frame's `field` entry: the grid size and the encoded arrows the mode asks for."""
+    if mode == "off":
+        return None
+    if mode == "guided":
+        chosen = {"guided": fields.get("guided", fields["unconditional"])}
+    else:
+        chosen = fields
+    return {"size": size, **{name: encode_arrows(vectors) for name, vectors in chosen.items()}}
