@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core import explain, live, serving, tables
+from diffusion_core import compare, explain, live, serving, tables
 from diffusion_core.frames import TrajectoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -170,6 +170,18 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
             lines.append(f"**Not changed:** {problem}")
         return "\n\n".join(lines)
 
+    def compare_samplers(model, class_name, num_samples, seed, a_sampler, a_steps, a_eta, a_guidance,
+                         b_sampler, b_steps, b_eta, b_guidance):
+        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings."""
+        try:
+            first = serving.validate_request(cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
+                                             num_samples, seed)
+            second = serving.validate_request(cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
+                                              num_samples, seed)
+        except serving.RequestError as error:
+            raise as_gr_error(error) from None
+        return compare.compare(cache, first, second)
+
     def explain_run(model, sampler, steps, eta, class_name, guidance):
         """The explanation panel for these controls (Markdown with LaTeX); bad values fall back to defaults."""
         info = cache.info(model if model in names else default_model)
@@ -280,6 +292,26 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                         latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
                     )
                     gr.Markdown(VIEWS_NOTE)
+                with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
+                    gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
+                                "start from the very same x<sub>T</sub>: any difference is the sampler's doing.")
+                    sides = []
+                    with gr.Row():
+                        for name, preset in (("A", ("ddpm", 1000, 0.0, 0.0)), ("B", ("ddim", 50, 0.0, 0.0))):
+                            with gr.Column(min_width=220):
+                                sides += [
+                                    gr.Radio([("DDPM", "ddpm"), ("DDIM", "ddim")], value=preset[0],
+                                             label=f"{name}: sampler"),
+                                    gr.Slider(1, max_steps, value=min(preset[1], first.num_train_steps), step=1,
+                                              label=f"{name}: steps"),
+                                    gr.Slider(0.0, 1.0, value=preset[2], step=0.05, label=f"{name}: η (DDIM)"),
+                                    gr.Slider(0.0, serving.MAX_GUIDANCE, value=preset[3], step=0.25,
+                                              label=f"{name}: guidance w (with a class)"),
+                                ]
+                    run_compare = gr.Button("Compare", elem_id="compare-button")
+                    compared = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
+                                        format="png", elem_id="compare-image")
+                    compare_summary = gr.JSON(label="Timings and quality", elem_id="compare-summary")
                 with gr.Accordion("The papers' tables in miniature, for this model", open=False):
                     gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
                                 "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
@@ -330,6 +362,9 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
             show_progress="hidden", api_visibility="undocumented",
         )
         sampler.change(sampler_controls, sampler, eta, api_name="sampler_controls", show_progress="hidden")
+        run_compare.click(compare_samplers, [model, class_name, num_samples, seed, *sides],
+                          [compared, compare_summary], api_name="compare", preprocess=False,
+                          concurrency_limit=SAMPLE_CONCURRENCY, concurrency_id="sample")
         explained = [model, sampler, steps, eta, class_name, guidance]
         gr.on([control.change for control in explained], explain_run, explained, explanation,
               api_name="explain", show_progress="hidden", queue=False)

@@ -262,3 +262,14 @@ def test_the_field_reaches_an_api_client_in_the_stream(client):
     frames = [f for update in job.outputs() for f in json.loads(update[0])["frames"]]
     assert len(frames) == 6 and all(set(f["field"]) == {"size", "guided"} for f in frames)
     assert result[3]["field"] == "guided"
+
+
+def test_compare_runs_both_sides_from_the_same_noise_and_validates_each(client):
+    picture, summary = client.predict("moons", "upper moon", 40, 2, "ddpm", 1000, 0.0, 0.0,
+                                      "ddim", 1000, 1.0, 0.0, api_name="/compare")
+    assert summary["same_initial_noise"] is True and [s["sampler"] for s in summary["sides"]] == ["ddpm", "ddim"]
+    assert summary["mean_distance_between_paired_samples"] < 1e-3  # DDIM η=1 on all steps is DDPM
+    with Image.open(picture) as image:
+        assert image.width > 2 * image.height - 100
+    with pytest.raises(AppError, match="eta \\(η\\) must be a number from 0 to 1, got 3"):
+        client.predict("moons", "upper moon", 40, 2, "ddpm", 10, 0.0, 0.0, "ddim", 10, 3, 0.0, api_name="/compare")
