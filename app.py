@@ -15,6 +15,8 @@ from pathlib import Path
 import gradio as gr
 
 from diffusion_core import compare, explain, live, serving, tables
+from diffusion_core.data import TOY_DATASETS
+from diffusion_core.evaluation import quick_report
 from diffusion_core.frames import TrajectoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -204,6 +206,18 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
     def papers_tables(model):
         return tuple(gr.update(value=f, visible=f is not None) for f in sweep_figures(model))
 
+    def recompute_tables(model):
+        """The two sweeps measured now on a small sample (2D models; EMNIST's take minutes: train_toy.py eval)."""
+        if model not in names:
+            raise gr.Error(f"unknown model {model!r}; choose one of: {', '.join(names)}", print_exception=False)
+        info = cache.info(model)
+        if info.kind != "points" or info.dataset not in TOY_DATASETS:
+            raise gr.Error(f"{model}: the sweeps of an image model take minutes; run "
+                           f"`python train_toy.py eval {model} --data-dir ...` instead", print_exception=False)
+        report = quick_report(cache.get(model), info.dataset, n_points=1000, per_class=200)
+        figures = (tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report))
+        return tuple(gr.update(value=f, visible=True) for f in figures)
+
     def sampler_controls(sampler):
         """η only applies to DDIM."""
         return gr.update(visible=str(sampler).lower() == "ddim")
@@ -316,6 +330,8 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                     gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
                                 "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
                                 "the quality-against-steps table of the DDIM paper.")
+                    recompute = gr.Button("Recompute on a small sample (2D: 1000 points, 200 per class)",
+                                          elem_id="recompute-tables", size="sm")
                     first_guidance, first_steps = sweep_figures(default_model)
                     with gr.Row():
                         guidance_chart = gr.Plot(first_guidance, elem_id="guidance-sweep",
@@ -352,6 +368,8 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
         model.change(weights_markdown, model, weights_status, api_name="weights_status", show_progress="hidden")
         model.change(papers_tables, model, [guidance_chart, steps_chart], api_name="papers_tables",
                      show_progress="hidden")
+        recompute.click(recompute_tables, model, [guidance_chart, steps_chart], api_name="recompute_tables",
+                        concurrency_limit=1, concurrency_id="sample")
         model.change(lambda name: gr.update(visible=name in names and cache.info(name).kind == "points"),
                      model, field, api_name="field_controls", api_visibility="undocumented",
                      show_progress="hidden")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -14,6 +14,7 @@ from .pipeline import Pipeline
 GUIDANCE_WEIGHTS = (0.0, 1.0, 3.0, 5.0)
 FRESH_SEEDS = tuple(10_000 + k for k in range(5))
 REFERENCE_SEED = 20_000
+STEPS_SWEEP_POINTS = 2000  # per run of the steps sweep (DDIM η=0/1 at 10/20/50 steps, DDPM at all T)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class EvalReport:
     conformity: dict[str, list[float]]
     settings: EvalSettings
     seconds: dict[str, float]
+    sw_steps: dict[str, float] = field(default_factory=dict)  # the DDIM paper's table: SW ratio per sampler
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +57,9 @@ class EvalReport:
         for weight, shares in self.conformity.items():
             cells = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(class_names, shares))
             rows.append(f"  w={weight}: {cells}")
+        if self.sw_steps:
+            rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional):")
+            rows += [f"  {name:<22} {value:.3f}" for name, value in self.sw_steps.items()]
         rows.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
         return rows
 
@@ -96,7 +101,50 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
             shares.append(class_conformity(points, index, reference, labels))
         conformity[f"{weight:g}"] = shares
     seconds["conformity"] = time.perf_counter() - start
-    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds)
+    start = time.perf_counter()
+    sw_steps = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
+    seconds["steps sweep"] = time.perf_counter() - start
+    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps)
+
+
+def steps_sweep(
+    pipeline: Pipeline, dataset: str, n: int, steps: tuple[int, ...] = (10, 20, 50), seed: int = 0
+) -> dict[str, float]:
+    """SW ratio of n unconditional points for DDIM η=0 and η=1 at each step count and DDPM at all T.
+
+    Names follow `emnist_evaluation`'s Fréchet table, so `tables.steps_sweep_figure` draws either.
+    """
+    fresh = [toy_dataset(dataset, n, s)[0] for s in FRESH_SEEDS]
+    runs = [(f"DDIM eta={eta}, {k} steps", "ddim", k, float(eta)) for eta in (0, 1) for k in steps]
+    runs.append((f"DDPM, {pipeline.schedule.num_train_steps} steps", "ddpm", None, 0.0))
+    return {
+        name: sliced_wasserstein_ratio(
+            pipeline.generate(n, sampler=sampler, steps=k, eta=eta, seed=seed), fresh, 64
+        ).ratio
+        for name, sampler, k, eta in runs
+    }
+
+
+def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_class: int = 200) -> dict:
+    """The sweeps on a small sample, in eval.json's shape: conformity at each w and the steps sweep."""
+    reference, labels = toy_dataset(dataset, 2000, REFERENCE_SEED)
+    conformity = {
+        f"{w:g}": [
+            class_conformity(
+                pipeline.generate(per_class, sampler="ddim", steps=50, label=index, guidance=w, seed=1 + index),
+                index, reference, labels,
+            )
+            for index in range(len(pipeline.class_names))
+        ]
+        for w in GUIDANCE_WEIGHTS
+    }
+    return {
+        "dataset": dataset,
+        "conformity": conformity,
+        "sw_steps": steps_sweep(pipeline, dataset, n_points),
+        "settings": {"n_samples": n_points, "n_conformity": per_class, "ddim_steps": 50},
+        "quick": True,
+    }
 
 
 def meets_targets(report: EvalReport) -> bool:

@@ -84,17 +84,21 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
     """Sample quality against steps: DDIM η=0 and η=1 lines, DDPM at all T as a horizontal reference."""
     if not report:
         return None
-    if "frechet" in report:  # EMNIST
+    table = report.get("frechet") or report.get("sw_steps")
+    if table:  # EMNIST's Fréchet distances, or a 2D model's SW ratios, named alike
         lines: dict[str, list[tuple[int, float]]] = {"0": [], "1": []}
         ddpm = None
-        for name, value in report["frechet"].items():
+        for name, value in table.items():
             match = _FRECHET_NAME.fullmatch(name)
             if match:
                 lines[match["eta"]].append((int(match["steps"]), value))
             elif name.startswith("DDPM"):
                 ddpm = (name, value)
-        quality, title = "Fréchet distance (lower is better)", "Steps sweep: DDIM η=0 keeps its quality with few steps"
-        floor = report.get("frechet_real")
+        if "frechet" in report:
+            quality, floor = "Fréchet distance (lower is better)", report.get("frechet_real")
+        else:
+            quality, floor = "sliced-Wasserstein ratio (1 = real data)", 1.0
+        title = "Steps sweep: quality against the number of sampling steps"
     elif "sw_ddim" in report:
         ddim_steps = report.get("settings", {}).get("ddim_steps", 50)
         lines = {"0": [(ddim_steps, report["sw_ddim"])], "1": []}

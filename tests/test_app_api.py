@@ -273,3 +273,13 @@ def test_compare_runs_both_sides_from_the_same_noise_and_validates_each(client):
         assert image.width > 2 * image.height - 100
     with pytest.raises(AppError, match="eta \\(η\\) must be a number from 0 to 1, got 3"):
         client.predict("moons", "upper moon", 40, 2, "ddpm", 10, 0.0, 0.0, "ddim", 10, 3, 0.0, api_name="/compare")
+
+
+def test_recomputing_the_tables_measures_a_2d_model_now_and_explains_why_not_for_images(client):
+    guidance, steps = client.predict("moons", api_name="/recompute_tables")
+    lines = {trace["name"]: trace for trace in json.loads(steps["value"]["plot"])["data"]}
+    assert {"DDIM η=0", "DDIM η=1", "DDPM, 1000 steps", "real data"} <= set(lines)
+    assert list(lines["DDIM η=0"]["x"]) == [10, 20, 50]
+    assert guidance["visible"] is True
+    with pytest.raises(AppError, match="the sweeps of an image model take minutes"):
+        client.predict("emnist", api_name="/recompute_tables")

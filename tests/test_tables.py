@@ -60,3 +60,11 @@ def test_missing_or_unreadable_figures_give_no_chart(tmp_path):
 def test_the_figures_pass_plotlys_own_schema_validation():
     for figure in (guidance_sweep_figure(EMNIST_REPORT), steps_sweep_figure(EMNIST_REPORT)):
         go.Figure(figure.to_dict())  # validates every property; raises on a typo
+
+
+def test_a_2d_steps_sweep_draws_its_sw_table_with_the_real_data_line_at_one():
+    report = {"sw_ddpm": 1.0, "sw_ddim": 1.5, "sw_steps": {"DDIM eta=0, 50 steps": 1.4, "DDIM eta=0, 10 steps": 2.0,
+                                                            "DDIM eta=1, 10 steps": 3.0, "DDPM, 1000 steps": 1.05}}
+    lines = traces(steps_sweep_figure(report))
+    assert list(lines["DDIM η=0"]["x"]) == [10, 50] and list(lines["DDIM η=0"]["y"]) == [2.0, 1.4]
+    assert list(lines["real data"]["y"]) == [1.0, 1.0] and list(lines["DDPM, 1000 steps"]["y"]) == [1.05, 1.05]
