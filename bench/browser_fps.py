@@ -108,7 +108,7 @@ def measure(page, read: str, start, done: str, timeout_s: float) -> dict:
 
 def print_row(case: str, display: str, result: dict, timeout_s: float) -> None:
     run = f"{result['run_s']:.2f}" if result["run_s"] is not None else f">{timeout_s:.0f}"
-    print(f"{case:<12}{display:<28}{result['shown']:>7}{result['span_s']:>8.2f}{result['fps']:>8.1f}{run:>8}",
+    print(f"{case:<18}{display:<28}{result['shown']:>7}{result['span_s']:>8.2f}{result['fps']:>8.1f}{run:>8}",
           flush=True)
 
 
@@ -117,7 +117,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--points", type=int, default=2000)
-    parser.add_argument("--cases", nargs="+", default=["ddim-50", "ddpm-1000"])
+    parser.add_argument("--cases", nargs="+", default=["ddim-50", "ddpm-1000", "ddim-50+views", "ddpm-1000+views"])
     parser.add_argument("--naive", nargs="+", default=["gl", "svg"], choices=["gl", "svg"])
     parser.add_argument("--timeout", type=float, default=120, help="seconds to watch one run at most")
     parser.add_argument("--serve-naive", type=int, help=argparse.SUPPRESS)
@@ -144,15 +144,19 @@ def main() -> None:
         wait_until_up(naive_url, children[1])
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.points} points, "
               "headless Chromium (software rendering)\n")
-        print(f"{'case':<12}{'display':<28}{'shown':>7}{'span s':>8}{'fps':>8}{'run s':>8}", flush=True)
+        print(f"{'case':<18}{'display':<28}{'shown':>7}{'span s':>8}{'fps':>8}{'run s':>8}", flush=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for case in args.cases:
-                sampler, steps = case.split("-")
+                run, _, extra = case.partition("+")
+                sampler, steps = run.split("-")
                 page.goto(app_url)
                 page.wait_for_function("window.diffusionLive && window.diffusionLive.painted > 0",
                                        timeout=60_000)
+                if extra == "views":
+                    page.get_by_label("Show the model's guess x̂₀").check()
+                    page.locator("#field").get_by_text("the score the sampler follows").click()
                 page.get_by_label(sampler.upper(), exact=True).check()
                 for label, value in (("Steps", steps), ("Points", str(args.points))):
                     box = page.locator(f"input[aria-label='number input for {label}']")
@@ -163,7 +167,7 @@ def main() -> None:
                                "window.diffusionLive.finalPainted", args.timeout)
                 print_row(case, "live canvas (ours)", ours, args.timeout)
                 labels = {"gl": "naive gr.Plot, ScatterGL", "svg": "naive gr.Plot, SVG"}
-                for kind in args.naive:
+                for kind in args.naive if not extra else ():
                     page.goto(naive_url)
                     page.locator("#sampler textarea, #sampler input").first.fill(sampler)
                     page.locator("#steps input").first.fill(steps)
