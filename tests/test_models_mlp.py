@@ -48,6 +48,21 @@ def test_shared_conditioning_shortcut_equals_row_by_row_evaluation():
     assert torch.allclose(model(x, t, labels), rows, atol=1e-5)
 
 
+@pytest.mark.parametrize("inference", [False, True])
+def test_runs_of_rows_sharing_t_and_label_equal_row_by_row_evaluation(inference):
+    # A guided sampler's batch: conditional rows then unconditional ones, one t; the model
+    # computes each run's FiLM once and broadcasts it (in place when no gradient is needed).
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2)))
+    x = torch.randn(12, 2)
+    t = torch.tensor([40] * 8 + [7] * 4)
+    labels = torch.tensor([1] * 4 + [-1] * 4 + [0] * 4)
+    rows = torch.cat([model(x[i : i + 1], t[i : i + 1], labels[i : i + 1]) for i in range(12)])
+    with torch.inference_mode(inference):
+        batched = model(x, t, labels)
+    assert torch.allclose(batched, rows, atol=1e-5)
+    assert batched.requires_grad is not inference
+
+
 def test_model_config_rejects_unknown_prediction_and_unknown_keys():
     with pytest.raises(ValueError, match="prediction 'score' is not one of epsilon"):
         MLPConfig(prediction="score")

@@ -59,6 +59,9 @@ class MLPConfig:
         return cls(**values)
 
 
+MAX_RUNS = 8  # batches with more runs of equal (t, label) rows are modulated row by row
+
+
 class FiLMMLP(nn.Module):
     """x_t: (B, D), t: (B,) long, labels: (B,) long with -1 = unconditional, or None → (B, D)."""
 
@@ -87,25 +90,35 @@ class FiLMMLP(nn.Module):
         labels = torch.where(labels < 0, torch.full_like(labels, self.null_label), labels)
         return self.cond_mlp(self.time_embedding(t)) + self.label_embedding(labels)
 
-    def modulation(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """Every layer's (shift, scale), (B, 2·hidden·layers), computed once per distinct (t, label) pair.
+    def modulation(self, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Every layer's (shift, 1 + scale) for each row of (t, labels): (B, layers, 2, hidden)."""
+        film = self.film(nn.functional.silu(self.condition(t, labels)))
+        film = film.reshape(len(film), len(self.layers), 2, self.config.hidden)
+        return film + torch.tensor([0.0, 1.0], dtype=film.dtype, device=film.device)[:, None]
 
-        A sampler calls the model with one t and at most a few labels per batch, so this
-        turns B conditioning passes into a handful.
-        """
-        if labels is None:
-            labels = torch.full_like(t, -1)
-        key = t * (self.null_label + 2) + labels + 1
-        unique, inverse = torch.unique(key, return_inverse=True)
-        if len(unique) * 2 > len(key):
-            return self.film(nn.functional.silu(self.condition(t, labels)))
-        first = torch.zeros_like(unique).scatter_(0, inverse, torch.arange(len(key), device=key.device))
-        return self.film(nn.functional.silu(self.condition(t[first], labels[first])))[inverse]
+    def trunk(self, x_t: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
+        """The MLP on x_t (B, D) under `film` (B or 1, layers, 2, hidden): h ← h + SiLU(W h · (1 + scale) + shift)."""
+        h = nn.functional.silu(self.input(self.features(x_t)))
+        inference = not torch.is_grad_enabled()
+        for i, layer in enumerate(self.layers):
+            z = torch.addcmul(film[:, i, 0], layer(h), film[:, i, 1])
+            # In place when no gradient is needed: two fewer temporaries per layer for the sampler.
+            h = h.add_(nn.functional.silu(z, inplace=True)) if inference else h + nn.functional.silu(z)
+        return self.output(h)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        shifts_scales = self.modulation(t, labels).chunk(2 * len(self.layers), dim=-1)
-        h = nn.functional.silu(self.input(self.features(x_t)))
-        for i, layer in enumerate(self.layers):
-            shift, scale = shifts_scales[2 * i], shifts_scales[2 * i + 1]
-            h = h + nn.functional.silu(layer(h) * (1.0 + scale) + shift)
-        return self.output(h)
+        if labels is None:
+            labels = torch.full_like(t, -1)
+        labels = torch.where(labels < 0, torch.full_like(labels, self.null_label), labels)
+        # A sampler's batch is a few runs of rows sharing one (t, label): the conditional rows,
+        # then the unconditional ones under guidance. Each run's FiLM is computed once and
+        # broadcast over its rows; a training batch (a fresh t per row) is modulated row by row.
+        changes = torch.nonzero((t[1:] != t[:-1]) | (labels[1:] != labels[:-1])).flatten() + 1
+        if len(changes) >= MAX_RUNS or len(t) == 0:
+            return self.trunk(x_t, self.modulation(t, labels))
+        starts = torch.cat([changes.new_zeros(1), changes])
+        film = self.modulation(t[starts], labels[starts])
+        bounds = [*starts.tolist(), len(t)]
+        if len(starts) == 1:
+            return self.trunk(x_t, film)
+        return torch.cat([self.trunk(x_t[a:b], film[r : r + 1]) for r, (a, b) in enumerate(zip(bounds, bounds[1:]))])
