@@ -14,9 +14,10 @@ import torch
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
 from diffusion_core import hub
-from diffusion_core.checkpoint import CheckpointError, load_model
+from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
 from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
 from diffusion_core.pipeline import Pipeline
+from diffusion_core.schedules import NoiseSchedule
 from hub_helpers import COMMAND, FAKE_TOKEN, REPO, make_checkpoint
 
 def samples(folder):
@@ -323,3 +324,22 @@ def test_a_fresh_process_finds_the_hub_through_hf_endpoint_alone(fake_hub, tmp_p
     assert done.returncode == 0, done.stderr
     folder = Path(done.stdout.strip())
     assert folder.is_relative_to(tmp_path / "home") and same_weights(folder, local)
+
+
+def test_an_emnist_unet_checkpoint_travels_with_its_figures_in_the_commit_message(fake_hub, tmp_path):
+    from diffusion_core.data.emnist import BYCLASS_NAMES
+    from diffusion_core.models import UNetConfig
+
+    torch.manual_seed(0)
+    config = CheckpointConfig(
+        UNetConfig(channels=(8, 32), head_dim=8, cond_dim=16, time_dim=8), NoiseSchedule.create("linear", 20).config(),
+        BYCLASS_NAMES, "emnist", (-1.0, 1.0), {"command": COMMAND}, architecture="UNet",
+    )
+    figures = {"settings": {"guidance": 3.0}, "sweep": {"3": {"conformity": 0.912}},
+               "frechet": {"DDIM eta=0, 50 steps": 1.234}}
+    folder = save_checkpoint(tmp_path / "emnist", config, config.build_model().state_dict(),
+                             extra_files={"eval.json": json.dumps(figures).encode()})
+    result = hub.push_checkpoint(folder, REPO)
+    assert "emnist: conformity@w=3 91.2%, Fréchet DDIM-50 1.23" in fake_hub.repos[REPO].messages[result.commit]
+    pulled = hub.pull(REPO, "emnist", cache_dir=tmp_path / "cache")
+    assert same_weights(pulled.folder, folder) and load_model(pulled.folder)[1].sample_shape == (1, 28, 28)
