@@ -308,7 +308,8 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                     gr.Markdown(VIEWS_NOTE)
                 with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
                     gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
-                                "start from the very same x<sub>T</sub>: any difference is the sampler's doing.")
+                                "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
+                                "A is drawn on the left, B on the right, each captioned with its time.")
                     sides = []
                     with gr.Row():
                         for name, preset in (("A", ("ddpm", 1000, 0.0, 0.0)), ("B", ("ddim", 50, 0.0, 0.0))):
@@ -324,7 +325,7 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                                 ]
                     run_compare = gr.Button("Compare", elem_id="compare-button")
                     compared = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
-                                        format="png", elem_id="compare-image")
+                                        format="png", elem_id="compare-image", show_label=False)
                     compare_summary = gr.JSON(label="Timings and quality", elem_id="compare-summary")
                 with gr.Accordion("The papers' tables in miniature, for this model", open=False):
                     gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "

@@ -22,6 +22,7 @@ from .checkpoint import EVAL_NAME
 
 COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
 _FRECHET_NAME = re.compile(r"DDIM eta=(?P<eta>[01]), (?P<steps>\d+) steps")
+_DDPM_NAME = re.compile(r"DDPM, (?P<steps>\d+) steps")
 
 
 def read_eval(folder: Path | str) -> dict | None:
@@ -102,7 +103,7 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
     elif "sw_ddim" in report:
         ddim_steps = report.get("settings", {}).get("ddim_steps", 50)
         lines = {"0": [(ddim_steps, report["sw_ddim"])], "1": []}
-        ddpm = ("DDPM, all steps", report["sw_ddpm"])
+        ddpm = ("DDPM, 1000 steps", report["sw_ddpm"])  # the shipped 2D models' T
         quality, title, floor = "sliced-Wasserstein ratio (1 = real data)", "Steps sweep: SW ratio", 1.0
     else:
         return None
@@ -113,10 +114,14 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
             traces.append({"type": "scatter", "x": [p[0] for p in points], "y": [p[1] for p in points],
                            "name": f"DDIM η={eta}", "mode": "lines+markers", "line": {"color": COLORS[f"eta{eta}"]}})
     every_step = [p[0] for points in lines.values() for p in points]
-    span = [min(every_step, default=1), max(every_step, default=1000)]
     if ddpm is not None:
-        traces.append({"type": "scatter", "x": span, "y": [ddpm[1]] * 2, "name": ddpm[0], "mode": "lines",
-                       "line": {"color": COLORS["ddpm"], "dash": "dash"}})
+        # DDPM visits every timestep: one point at T, where the DDIM η=1 line would end.
+        match = _DDPM_NAME.fullmatch(ddpm[0])
+        at = int(match["steps"]) if match else 1000
+        every_step.append(at)
+        traces.append({"type": "scatter", "x": [at], "y": [ddpm[1]], "name": ddpm[0], "mode": "markers",
+                       "marker": {"color": COLORS["ddpm"], "size": 11, "symbol": "diamond"}})
+    span = [min(every_step, default=1), max(every_step, default=1000)]
     if floor is not None:
         traces.append({"type": "scatter", "x": span, "y": [floor] * 2, "name": "real data", "mode": "lines",
                        "line": {"color": "#868e96", "dash": "dot"}})

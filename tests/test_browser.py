@@ -126,3 +126,21 @@ def test_the_field_and_the_explanation_follow_the_controls_during_a_run(app_page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app_page.screenshot(path=str(ARTIFACTS / "field.png"), full_page=True)
     app_page.locator("#live-canvas").screenshot(path=str(ARTIFACTS / "field_canvas.png"))
+
+
+def test_compare_and_the_papers_tables_appear_for_a_2d_model(app_page):
+    app_page.get_by_text("Compare two samplers from the same noise").click()
+    for name, value in (("A: steps", "100"), ("B: steps", "10")):
+        box = app_page.locator(f"input[aria-label='number input for {name}']")
+        box.fill(value)
+        box.press("Enter")
+    app_page.click("#compare-button")
+    app_page.wait_for_selector("#compare-image img", timeout=120_000)
+    app_page.wait_for_function(
+        "document.querySelector('#compare-summary').innerText.includes('same_initial_noise')", timeout=30_000
+    )
+    app_page.get_by_text("The papers' tables in miniature").click()
+    app_page.wait_for_selector("#guidance-sweep .js-plotly-plot", timeout=30_000)
+    app_page.wait_for_selector("#steps-sweep .js-plotly-plot", timeout=30_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    app_page.screenshot(path=str(ARTIFACTS / "compare_and_tables.png"), full_page=True)
