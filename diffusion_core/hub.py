@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -45,8 +44,6 @@ from .checkpoint import (
 from .model_card import SAMPLE_IMAGE_NAME, repo_card
 from .pipeline import CHECKPOINTS_DIR
 
-HUB_REPO_ENV = "DIFFUSION_HUB_REPO"
-HUB_REVISION_ENV = "DIFFUSION_HUB_REVISION"
 PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 PUSH_FILES = (*PULL_FILES, SAMPLE_IMAGE_NAME)  # the card links the picture beside it
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -79,15 +76,6 @@ class PulledCheckpoint:
     repo_id: str
     commit: str
     from_cache_only: bool  # True when the Hub was unreachable or offline and the cache answered
-
-
-@dataclass(frozen=True)
-class WeightsSource:
-    """The folder the app should load, the line to show about it, and the Hub error if one occurred."""
-
-    folder: Path
-    message: str
-    error: str | None = None
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -393,44 +381,3 @@ def install_pulled(pulled_folder: Path | str, into_dir: Path | str = CHECKPOINTS
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-# ---- the app's weights source ----------------------------------------------------------------------
-
-
-def resolve_weights(
-    name: str,
-    repo_id: str | None = None,
-    revision: str | None = None,
-    *,
-    fallback: Path | str | None = None,
-    cache_dir: Path | str | None = None,
-    token: str | None = None,
-) -> WeightsSource:
-    """The folder to load for NAME: the Hub's at `revision` if it pulls and validates, else `fallback`.
-
-    `fallback` is the folder in use (default: the shipped checkpoints/NAME); a Hub failure never
-    raises here, it returns the fallback with a message saying why.
-    """
-    current = Path(fallback) if fallback is not None else CHECKPOINTS_DIR / name
-    if not repo_id:
-        return WeightsSource(current, f"{name}: shipped weights ({current})")
-    try:
-        pulled = pull(repo_id, name, revision=revision, cache_dir=cache_dir, token=token)
-    except HubError as error:
-        return WeightsSource(current, f"{name}: Hub weights not loaded, still using {current}. Reason: {error}", str(error))
-    note = " (cached copy; the Hub could not be reached)" if pulled.from_cache_only else ""
-    return WeightsSource(pulled.folder, f"{name}: weights from {repo_id} at commit {pulled.commit[:12]}{note}")
-
-
-def weights_from_environment(
-    name: str,
-    environ: Mapping[str, str] = os.environ,
-    *,
-    fallback: Path | str | None = None,
-    cache_dir: Path | str | None = None,
-) -> WeightsSource:
-    """`resolve_weights` with the repo and revision a Space sets in DIFFUSION_HUB_REPO / DIFFUSION_HUB_REVISION."""
-    repo_id = environ.get(HUB_REPO_ENV, "").strip() or None
-    revision = environ.get(HUB_REVISION_ENV, "").strip() or None
-    return resolve_weights(name, repo_id, revision, fallback=fallback, cache_dir=cache_dir)

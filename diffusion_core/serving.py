@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import hub, plots
+from . import plots, weights_source
 from .data import TOY_DATASETS, toy_dataset
 from .checkpoint import list_checkpoints
 from .field import FIELD_MODES
@@ -164,7 +164,7 @@ class ModelCache:
     def _first_load(self, name: str) -> tuple[object, str, Path]:
         """The start-up weights: the environment's Hub repo when it names one and they load, else shipped."""
         shipped = self.root / name
-        source = hub.weights_from_environment(name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir)
+        source = weights_source.weights_from_environment(name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir)
         if source.folder != shipped:
             try:
                 return self.loader(source.folder), source.message, source.folder
@@ -205,7 +205,7 @@ class ModelCache:
         if repo_id is None:
             folder, message = self.root / name, f"{name}: shipped weights ({self.root / name})"
         else:
-            source = hub.resolve_weights(name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir)
+            source = weights_source.resolve_weights(name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir)
             if source.error:
                 return False, f"{name}: Hub weights not loaded; the weights in use stay. Reason: {source.error}"
             folder, message = source.folder, source.message

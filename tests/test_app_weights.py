@@ -9,7 +9,7 @@ import torch
 from hub_helpers import REPO, make_checkpoint
 
 import app
-from diffusion_core import hub
+from diffusion_core import hub, weights_source
 from diffusion_core.serving import ModelCache, RequestError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -77,7 +77,7 @@ def test_a_hub_model_of_another_kind_is_refused_and_an_unknown_name_is_a_request
 def test_a_space_starts_on_the_repo_and_revision_its_environment_names(fake_hub, shipped, tmp_path):
     old = hub.push_checkpoint(make_checkpoint(tmp_path / "v1" / "moons", seed=1), REPO).commit
     hub.push_checkpoint(make_checkpoint(tmp_path / "v2" / "moons", seed=2), REPO)
-    environ = {hub.HUB_REPO_ENV: REPO, hub.HUB_REVISION_ENV: old}
+    environ = {weights_source.HUB_REPO_ENV: REPO, weights_source.HUB_REVISION_ENV: old}
     cache = ModelCache(shipped, environ=environ, hub_cache_dir=tmp_path / "cache")
     expected = ModelCache(tmp_path / "v1", environ={}).get("moons")
     assert same(weights_of(cache.get("moons")), weights_of(expected))
@@ -86,7 +86,7 @@ def test_a_space_starts_on_the_repo_and_revision_its_environment_names(fake_hub,
 
 def test_a_space_whose_hub_is_unreachable_starts_on_the_shipped_weights_and_says_so(fake_hub, shipped, tmp_path):
     fake_hub.stop()
-    cache = ModelCache(shipped, environ={hub.HUB_REPO_ENV: REPO}, hub_cache_dir=tmp_path / "cache")
+    cache = ModelCache(shipped, environ={weights_source.HUB_REPO_ENV: REPO}, hub_cache_dir=tmp_path / "cache")
     shipped_weights = weights_of(ModelCache(shipped, environ={}).get("moons"))
     assert same(weights_of(cache.get("moons")), shipped_weights)
     message = cache.weights_message("moons")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
-from diffusion_core import hub
+from diffusion_core import hub, weights_source
 from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
 from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
 from diffusion_core.pipeline import Pipeline
@@ -152,7 +152,7 @@ def test_when_the_hub_is_down_a_warm_cache_still_answers_and_says_so(fake_hub, t
     hub.push_checkpoint(local, REPO)
     hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
     fake_hub.stop()
-    source = hub.resolve_weights("moons", REPO, cache_dir=tmp_path / "cache")
+    source = weights_source.resolve_weights("moons", REPO, cache_dir=tmp_path / "cache")
     assert source.error is None and "cached copy; the Hub could not be reached" in source.message
     assert same_weights(source.folder, local)
 
@@ -170,7 +170,7 @@ def test_each_server_fault_leaves_the_app_on_its_current_weights_with_the_reason
     hub.push_checkpoint(make_checkpoint(tmp_path / "new" / "moons", seed=1), REPO)
     current = make_checkpoint(tmp_path / "current" / "moons", seed=0)
     fake_hub.fault = fault
-    source = hub.resolve_weights("moons", REPO, fallback=current, cache_dir=tmp_path / "cache")
+    source = weights_source.resolve_weights("moons", REPO, fallback=current, cache_dir=tmp_path / "cache")
     assert source.folder == current
     assert "Hub weights not loaded, still using" in source.message
     assert source.error is not None and re.search(FAULTS[fault], source.error), source.error
@@ -261,19 +261,19 @@ def test_install_pulled_that_fails_midway_leaves_the_existing_folder_untouched(f
 
 
 def test_resolve_weights_without_a_repo_is_the_shipped_folder(tmp_path):
-    source = hub.resolve_weights("moons", fallback=tmp_path / "moons")
+    source = weights_source.resolve_weights("moons", fallback=tmp_path / "moons")
     assert source.folder == tmp_path / "moons" and source.error is None and "shipped weights" in source.message
 
 
 def test_a_space_pulls_the_repo_and_revision_named_by_its_environment(fake_hub, tmp_path):
     old = hub.push_checkpoint(make_checkpoint(tmp_path / "v1" / "moons", seed=0), REPO).commit
     hub.push_checkpoint(make_checkpoint(tmp_path / "v2" / "moons", seed=1), REPO)
-    environ = {hub.HUB_REPO_ENV: REPO, hub.HUB_REVISION_ENV: old}
-    source = hub.weights_from_environment("moons", environ)
+    environ = {weights_source.HUB_REPO_ENV: REPO, weights_source.HUB_REVISION_ENV: old}
+    source = weights_source.weights_from_environment("moons", environ)
     assert source.error is None and f"at commit {old[:12]}" in source.message
     assert source.folder.is_relative_to(tmp_path / "default-cache")
     assert same_weights(source.folder, tmp_path / "v1" / "moons")
-    assert hub.weights_from_environment("moons", {}).message.startswith("moons: shipped weights")
+    assert weights_source.weights_from_environment("moons", {}).message.startswith("moons: shipped weights")
 
 
 def cli(*argv):
