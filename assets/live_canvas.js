@@ -33,9 +33,9 @@ let nextPaintAt = 0;
 
 // Counters for tests and bench/browser_fps.py: frames received and painted, paint times (ms).
 const stats = window.diffusionLive = {
-  messages: 0, received: 0, painted: 0, paintTimes: [], finalPainted: false, lastTitle: "", fieldPainted: 0,
+  messages: 0, received: 0, painted: 0, paintTimes: [], finalPainted: false, lastTitle: "", fieldPainted: 0, guessPainted: 0,
   reset() {
-    this.messages = this.received = this.painted = this.fieldPainted = 0;
+    this.messages = this.received = this.painted = this.fieldPainted = this.guessPainted = 0;
     this.paintTimes = []; this.finalPainted = false;
   },
 };
@@ -211,7 +211,10 @@ function paintPoints(frame) {
   ctx.beginPath();
   ctx.rect(0, HEAD, SIDE, SIDE);
   ctx.clip();
-  if (frame.x0) dots(frame.x0, GUESS_COLOR, 0.45, 5);
+  if (frame.x0) {
+    dots(frame.x0, GUESS_COLOR, 0.45, 5);
+    stats.guessPainted += 1;
+  }
   dots(frame.xy, SAMPLE_COLOR, 0.8, 6);
   if (frame.field) {
     arrows(frame.field);
@@ -242,6 +245,7 @@ function paintImages(frame) {
   const scale = Math.min(room / frame.width, SIDE / frame.height) * (panels.length > 1 ? 0.97 : 1);
   const w = frame.width * scale, h = frame.height * scale;
   ctx.imageSmoothingEnabled = false;
+  if (frame.x0_pixels) stats.guessPainted += 1;
   panels.forEach((encoded, k) => {
     ctx.drawImage(greyLayer(encoded, frame.width, frame.height), k * room + (room - w) / 2, HEAD + (SIDE - h) / 2, w, h);
   });

@@ -115,14 +115,18 @@ def test_the_field_and_the_explanation_follow_the_controls_during_a_run(app_page
     app_page.get_by_label("Class").first.click()
     app_page.get_by_role("option", name="upper moon").click()
     app_page.locator("#field").get_by_text("conditional, unconditional and guided").click()
+    app_page.get_by_label("Show the model's guess x̂₀").check()
     app_page.get_by_text("What am I looking at?").click()
     app_page.wait_for_function(
         "document.querySelector('#explanation').innerText.includes('upper moon')", timeout=30_000
     )
     assert app_page.locator("#explanation .katex").count() > 0  # the equations are rendered, not raw LaTeX
     stats = run_and_wait(app_page)
-    fields = app_page.evaluate("window.diffusionLive.fieldPainted")
-    assert fields >= 10 and fields <= stats["painted"]
+    fields, guesses = app_page.evaluate("[window.diffusionLive.fieldPainted, window.diffusionLive.guessPainted]")
+    assert fields >= 10 and fields <= stats["painted"] and guesses == fields
+    app_page.wait_for_function(  # the quality meter of the finished run
+        "document.querySelector('#summary').innerText.includes('class_conformity')", timeout=30_000
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app_page.screenshot(path=str(ARTIFACTS / "field.png"), full_page=True)
     app_page.locator("#live-canvas").screenshot(path=str(ARTIFACTS / "field_canvas.png"))
