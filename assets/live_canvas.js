@@ -99,10 +99,8 @@ function paintHeader(frame) {
   ctx.font = "600 34px ui-sans-serif, system-ui, sans-serif";
   ctx.textBaseline = "middle";
   const guess = frame.x0 || frame.x0_pixels;
-  const legendRoom = guess ? 300 : frame.field ? (frame.field.conditional ? 560 : 190) : 36;
-  ctx.fillText(frame.title || "", 18, HEAD / 2, SIDE - legendRoom);
+  ctx.fillText(frame.title || "", 18, HEAD / 2, guess ? SIDE - 300 : SIDE - 36);
   if (guess) legend(frame.kind === "images" ? ["left: x_t", "right: x̂₀"] : ["x_t", "x̂₀ (guess)"]);
-  else if (frame.field) fieldLegend(frame.field);
   ctx.fillStyle = "#e5e7eb";
   ctx.fillRect(0, HEAD + SIDE, SIDE, BAR);
   ctx.fillStyle = SAMPLE_COLOR;
@@ -123,19 +121,26 @@ function legend(labels) {
   });
 }
 
+// A key in the plot's bottom-right corner: which arrows are which, and the sample paths.
 function fieldLegend(field) {
+  const entries = FIELD_STYLES.filter(([name]) => field[name]).map(([, color, label]) => [label + " score", color]);
+  entries.push(["paths of 8 samples", TRAIL_COLOR]);
   ctx.font = "500 24px ui-sans-serif, system-ui, sans-serif";
-  let x = SIDE - 18;
-  for (const [name, color, label] of [...FIELD_STYLES].reverse()) {
-    if (!field[name]) continue;
-    x -= ctx.measureText(label).width;
-    ctx.fillStyle = "#374151";
-    ctx.fillText(label, x, HEAD / 2);
-    x -= 24;
+  const width = Math.max(...entries.map(([label]) => ctx.measureText(label).width)) + 56;
+  const height = 34 * entries.length + 12;
+  const left = SIDE - width - 12, top = HEAD + SIDE - height - 12;
+  ctx.globalAlpha = 0.85;
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(left, top, width, height);
+  ctx.globalAlpha = 1;
+  ctx.textBaseline = "middle";
+  entries.forEach(([label, color], k) => {
+    const y = top + 23 + 34 * k;
     ctx.fillStyle = color;
-    ctx.fillRect(x, HEAD / 2 - 3, 18, 6);
-    x -= 22;
-  }
+    ctx.fillRect(left + 12, y - 3, 24, 6);
+    ctx.fillStyle = "#374151";
+    ctx.fillText(label, left + 46, y);
+  });
 }
 
 function dots(encoded, color, alpha, size) {
@@ -219,6 +224,7 @@ function paintPoints(frame) {
   if (frame.field) {
     arrows(frame.field);
     paintTrails(frame);
+    fieldLegend(frame.field);
     stats.fieldPainted += 1;
   }
   ctx.restore();
