@@ -25,7 +25,6 @@ class EvalSettings:
     n_conformity: int = 2_000
     num_directions: int = 128
     ddim_steps: int = 50
-    conformity_sampler: str = "ddim"
     seed: int = 0
 
 
@@ -40,6 +39,7 @@ class EvalReport:
     settings: EvalSettings
     seconds: dict[str, float]
     sw_steps: dict[str, float] = field(default_factory=dict)  # the DDIM paper's table: SW ratio per sampler
+    sw_by_w: dict[str, list[float]] = field(default_factory=dict)  # per class: SW ratio to the class's data
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,13 +50,17 @@ class EvalReport:
         rows = [
             f"SW ratio, DDPM all steps, {s.n_samples} points: {self.sw_ddpm:.3f}  (target <= 1.5)",
             f"SW ratio, DDIM {s.ddim_steps} steps, {s.n_samples} points: {self.sw_ddim:.3f}  (target <= 2.0)",
-            f"class conformity ({s.conformity_sampler.upper()}"
-            f"{' ' + str(s.ddim_steps) + ' steps' if s.conformity_sampler == 'ddim' else ''}, "
+            f"class conformity (DDIM {s.ddim_steps} steps, "
             f"{s.n_conformity} points per class; target >= 99% at w=3):",
         ]
         for weight, shares in self.conformity.items():
             cells = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(class_names, shares))
             rows.append(f"  w={weight}: {cells}")
+        if self.sw_by_w:
+            rows.append("SW ratio of each class's guided samples to that class's data (1 = as varied as the data):")
+            for weight, values in self.sw_by_w.items():
+                cells = ", ".join(f"{name} {value:.2f}" for name, value in zip(class_names, values))
+                rows.append(f"  w={weight}: {cells}")
         if self.sw_steps:
             rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional):")
             rows += [f"  {name:<22} {value:.3f}" for name, value in self.sw_steps.items()]
@@ -70,7 +74,11 @@ class EvalReport:
             f"SW ratio: sliced-Wasserstein distance (SW₂, {s.num_directions} random directions) between "
             f"{s.n_samples} generated points and each of 5 fresh data sets, averaged, divided by the mean distance "
             "between pairs of those sets (a perfect sampler scores about 1). Conformity: share of guided samples "
-            "whose nearest fresh data point carries the requested label."
+            "whose nearest fresh data point carries the requested label. The per-class SW ratio at each w compares "
+            "a class's guided samples with fresh data of that class: guidance that raises conformity also crowds "
+            "the samples into the most typical part of the class, and this ratio grows with it (the diversity side "
+            "of classifier-free guidance's trade-off). The steps sweep repeats the SW ratio for DDIM η=0 and η=1 at "
+            "10, 20 and 50 steps and for DDPM at all T (the DDIM paper's Table 1 in miniature)."
         )
 
 
@@ -84,27 +92,46 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
         generated = pipeline.generate(settings.n_samples, sampler=sampler, steps=steps, seed=settings.seed)
         seconds[sampler] = time.perf_counter() - start
         ratios[sampler] = sliced_wasserstein_ratio(generated, fresh, settings.num_directions).ratio
-    reference, labels = toy_dataset(dataset, settings.n_samples, REFERENCE_SEED)
     start = time.perf_counter()
-    conformity = {}
-    for weight in GUIDANCE_WEIGHTS:
-        shares = []
-        for index in range(len(pipeline.class_names)):
-            points = pipeline.generate(
-                settings.n_conformity,
-                sampler=settings.conformity_sampler,
-                steps=settings.ddim_steps if settings.conformity_sampler == "ddim" else None,
-                label=index,
-                guidance=weight,
-                seed=settings.seed + 1 + index,
-            )
-            shares.append(class_conformity(points, index, reference, labels))
-        conformity[f"{weight:g}"] = shares
+    conformity, sw_by_w = guidance_sweep(pipeline, dataset, settings.n_conformity, settings.ddim_steps, settings.seed)
     seconds["conformity"] = time.perf_counter() - start
     start = time.perf_counter()
     sw_steps = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
     seconds["steps sweep"] = time.perf_counter() - start
-    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps)
+    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps, sw_by_w)
+
+
+def class_fresh_sets(dataset: str, index: int, n: int) -> list[torch.Tensor]:
+    """Fresh draws of n points of class `index`, one per FRESH_SEEDS seed."""
+    sets = []
+    for seed in FRESH_SEEDS:
+        points, labels = toy_dataset(dataset, 3 * n, seed)
+        sets.append(points[labels == index][:n])
+    return sets
+
+
+def guidance_sweep(
+    pipeline: Pipeline, dataset: str, per_class: int, ddim_steps: int = 50, seed: int = 0
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """For each w of GUIDANCE_WEIGHTS and each class: conformity, and the SW ratio to the class's data.
+
+    The CFG paper's trade-off in 2D: guidance raises conformity while the samples crowd
+    into the most typical part of their class, which the SW ratio (≈ 1 for samples as
+    spread as the data) shows as it grows.
+    """
+    reference, labels = toy_dataset(dataset, 10_000, REFERENCE_SEED)
+    fresh = [class_fresh_sets(dataset, index, per_class) for index in range(len(pipeline.class_names))]
+    conformity, sw_by_w = {}, {}
+    for weight in GUIDANCE_WEIGHTS:
+        shares, ratios = [], []
+        for index in range(len(pipeline.class_names)):
+            points = pipeline.generate(
+                per_class, sampler="ddim", steps=ddim_steps, label=index, guidance=weight, seed=seed + 1 + index
+            )
+            shares.append(class_conformity(points, index, reference, labels))
+            ratios.append(sliced_wasserstein_ratio(points, fresh[index], 64).ratio)
+        conformity[f"{weight:g}"], sw_by_w[f"{weight:g}"] = shares, ratios
+    return conformity, sw_by_w
 
 
 def steps_sweep(
@@ -127,20 +154,11 @@ def steps_sweep(
 
 def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_class: int = 200) -> dict:
     """The sweeps on a small sample, in eval.json's shape: conformity at each w and the steps sweep."""
-    reference, labels = toy_dataset(dataset, 2000, REFERENCE_SEED)
-    conformity = {
-        f"{w:g}": [
-            class_conformity(
-                pipeline.generate(per_class, sampler="ddim", steps=50, label=index, guidance=w, seed=1 + index),
-                index, reference, labels,
-            )
-            for index in range(len(pipeline.class_names))
-        ]
-        for w in GUIDANCE_WEIGHTS
-    }
+    conformity, sw_by_w = guidance_sweep(pipeline, dataset, per_class)
     return {
         "dataset": dataset,
         "conformity": conformity,
+        "sw_by_w": sw_by_w,
         "sw_steps": steps_sweep(pipeline, dataset, n_points),
         "settings": {"n_samples": n_points, "n_conformity": per_class, "ddim_steps": 50},
         "quick": True,

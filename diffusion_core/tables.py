@@ -73,9 +73,18 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
             {"type": "scatter", "x": weights, "y": conformity, "name": "conformity, mean over classes (%)",
              "mode": "lines+markers", "line": {"color": COLORS["conformity"]}},
             {"type": "scatter", "x": weights, "y": worst, "name": "worst class (%)", "mode": "lines+markers",
-             "line": {"color": COLORS["diversity"], "dash": "dot"}},
+             "line": {"color": COLORS["conformity"], "dash": "dot"}},
         ]
-        layout = _layout("Guidance sweep: class conformity against w", "guidance weight w", "conformity (%)")
+        extra = {}
+        if report.get("sw_by_w"):  # how far each class's guided samples are from the spread of its data
+            spread = [sum(v) / len(v) for v in report["sw_by_w"].values()]
+            traces.append({"type": "scatter", "x": [float(w) for w in report["sw_by_w"]], "y": spread,
+                           "name": "SW ratio to the class's data (1 = as varied as the data)",
+                           "mode": "lines+markers", "yaxis": "y2", "line": {"color": COLORS["diversity"]}})
+            extra = {"yaxis2": {"title": {"text": "SW ratio"}, "overlaying": "y", "side": "right",
+                                "type": "log"}}
+        layout = _layout("Guidance sweep: conformity rises, samples crowd together", "guidance weight w",
+                         "conformity (%)", **extra)
     else:
         return None
     return go.Figure({"data": traces, "layout": layout}, _validate=False)

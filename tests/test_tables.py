@@ -41,10 +41,12 @@ def test_emnist_steps_sweep_sorts_each_eta_line_and_adds_ddpm_and_real_data_refe
 
 def test_a_2d_report_gives_mean_and_worst_class_conformity_and_its_two_sw_figures():
     report = {"sw_ddpm": 1.03, "sw_ddim": 1.9, "conformity": {"0": [1.0, 0.9], "3": [1.0, 1.0]},
-              "settings": {"ddim_steps": 50}}
+              "sw_by_w": {"0": [1.0, 2.0], "3": [10.0, 20.0]}, "settings": {"ddim_steps": 50}}
     lines = traces(guidance_sweep_figure(report))
     assert list(lines["conformity, mean over classes (%)"]["y"]) == [95.0, 100.0]
     assert list(lines["worst class (%)"]["y"]) == [90.0, 100.0]
+    spread = lines["SW ratio to the class's data (1 = as varied as the data)"]
+    assert list(spread["y"]) == [1.5, 15.0] and spread["yaxis"] == "y2"
     steps = traces(steps_sweep_figure(report))
     assert list(steps["DDIM η=0"]["x"]) == [50] and list(steps["DDPM, 1000 steps"]["y"]) == [1.03]
 
