@@ -192,6 +192,10 @@ def train(args: argparse.Namespace, command: str) -> Path:
     if args.resume:
         trainer.load_state(*load_training_state(out))
         print(f"resuming {out} from step {trainer.step}")
+        # The card keeps every command that shaped these weights, one per line, in order.
+        earlier = load_config(out).training.get("command")
+        if earlier:
+            command = f"{earlier}\n{command}"
 
     def save() -> None:
         training = {

@@ -38,6 +38,9 @@ def test_resume_continues_to_the_new_step_count(tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
     meta = json.loads((out / "training_state.json").read_text())
     assert meta["step"] == 9 and len(meta["losses"]) == 9
+    commands = json.loads((out / "config.json").read_text())["training"]["command"].splitlines()
+    assert len(commands) == 2 and "--resume" not in commands[0] and "--resume" in commands[1]
+    assert "\n".join(commands) in (out / "README.md").read_text()
 
 
 def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
