@@ -1,9 +1,8 @@
 """How long does a visitor wait? Time to the first streamed frame and to the final result (gradio_client).
 
-Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, plus a
-stand-in EMNIST model while no EMNIST checkpoint exists: an untrained
-diffusion_core.models.UNet of the default size, so the cost is real), then for each
-case submits /sample from this process and prints medians over repeats of
+Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, on the
+shipped checkpoints; a stand-in of the same size fills in for a missing one), then
+for each case submits /sample from this process and prints medians over repeats of
   first   - submit → first streamed update received
   final   - submit → final result received (end to end)
   bare    - the same pipeline.trajectory(...) run in this process, no app, no frames
@@ -87,7 +86,7 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 180) -> No
 
 def timed_run(client, request) -> tuple[float, float, dict]:
     start = time.perf_counter()
-    job = client.submit(*request, False, api_name="/sample")  # show_x0 off, as in the UI
+    job = client.submit(*request, False, "off", api_name="/sample")  # x̂0 and the field off, as in the UI
     first = None
     for _ in job:
         if first is None:
