@@ -13,7 +13,7 @@ from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_co
 from diffusion_core.data.emnist import BYCLASS_NAMES
 from diffusion_core.models import ClassifierConfig, UNet, UNetConfig
 from diffusion_core.models.classifier import ClassifierTraining, train_classifier
-from diffusion_core.pipeline import load_pipeline
+from diffusion_core.pipeline import CHECKPOINTS_DIR, load_pipeline
 from diffusion_core.schedules import NoiseSchedule
 from emnist_files import upright_l, write_split
 
@@ -156,3 +156,21 @@ def test_train_classifier_command_trains_and_saves_the_judge(tmp_path, data_dir,
     assert report["train_images"] == 36 and report["held_out_images"] == 4
     assert train_toy.main(["train-classifier", "--data-dir", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "Pass --data-dir" in capsys.readouterr().err
+
+
+def test_the_shipped_emnist_checkpoint_draws_28x28_characters_on_a_dark_page():
+    folder = CHECKPOINTS_DIR / "emnist"
+    assert (folder / "model.safetensors").stat().st_size <= 16 * 2**20
+    pipeline = load_pipeline(folder, device="cpu")
+    assert pipeline.config.architecture == "UNet" and pipeline.class_names == BYCLASS_NAMES
+    labels = torch.tensor([0, 10, 36, 61])  # '0', 'A', 'a', 'z'
+    images = pipeline.generate(4, sampler="ddim", steps=10, label=labels, guidance=3.0, seed=0)
+    assert images.shape == (4, 1, 28, 28) and torch.isfinite(images).all()
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    # A character is a few strokes of ink on a dark page. In real EMNIST characters 58-75% of the
+    # pixels are below -0.8 (1% and 50% quantiles) and 4-26% above 0.5 (1% and 99%); noise, or an
+    # untrained network's output, is far from both.
+    page = (images < -0.8).double().mean(dim=(1, 2, 3))
+    ink = (images > 0.5).double().mean(dim=(1, 2, 3))
+    assert (page > 0.5).all() and page.mean() > 0.6, page
+    assert ((ink > 0.03) & (ink < 0.35)).all(), ink
