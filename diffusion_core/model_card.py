@@ -55,6 +55,12 @@ def character_grid_png(images: torch.Tensor, row_names: tuple[str, ...], scale: 
     return buffer.getvalue()
 
 
+def front_matter(tags: list[str]) -> list[str]:
+    """The Hub's YAML metadata block of a card: library, license, and the tags after diffusion and ddpm."""
+    return ["---", "library_name: pytorch", "license: mit", "tags:", "- diffusion", "- ddpm",
+            *[f"- {tag}" for tag in tags], "---"]
+
+
 def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
     """(title, extra tags, one paragraph) saying what the checkpoint's network is."""
     model, schedule = config.model, config.schedule
@@ -94,14 +100,7 @@ def model_card(config: CheckpointConfig, report, command: str, image_name: str =
     training = config.training
     title, tags, description = describe_model(config)
     lines = [
-        "---",
-        "library_name: pytorch",
-        "license: mit",
-        "tags:",
-        "- diffusion",
-        "- ddpm",
-        *[f"- {tag}" for tag in tags],
-        "---",
+        *front_matter(tags),
         "",
         f"# {title}",
         "",
@@ -134,15 +133,7 @@ def repo_card(models: list[tuple[str, str, str]], repo_id: str) -> str:
     """The README.md at the root of a repo holding several models; models: (name, dataset, figures) each."""
     datasets = sorted({dataset for _, dataset, _ in models})
     lines = [
-        "---",
-        "library_name: pytorch",
-        "license: mit",
-        "tags:",
-        "- diffusion",
-        "- ddpm",
-        "- classifier-free-guidance",
-        *[f"- {dataset}" for dataset in datasets],
-        "---",
+        *front_matter(["classifier-free-guidance", *datasets]),
         "",
         "# Diffusion, step by step: trained models",
         "",
