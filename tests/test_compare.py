@@ -39,8 +39,8 @@ def test_different_samplers_differ_and_each_side_reports_its_settings_time_and_q
     assert summary["mean_distance_between_paired_samples"] > 1e-3
     repeat, again = compare(cache, side(cache, steps=10), side(cache, steps=10))
     assert again["mean_distance_between_paired_samples"] == 0.0
-    half = repeat.shape[1] // 2
-    assert np.array_equal(repeat[:, : half - 6], repeat[:, half + 6 : 2 * half])
+    panel = (repeat.shape[1] - 12) // 2  # two panels 12 px apart, each under a 22 px caption with its time
+    assert np.array_equal(repeat[22:, :panel], repeat[22:, panel + 12 :])
 
 
 def test_images_compare_as_grids_and_sides_must_share_model_class_count_and_seed(cache):
