@@ -283,3 +283,14 @@ def test_recomputing_the_tables_measures_a_2d_model_now_and_explains_why_not_for
     assert guidance["visible"] is True
     with pytest.raises(AppError, match="the sweeps of an image model take minutes"):
         client.predict("emnist", api_name="/recompute_tables")
+
+
+def test_the_guess_and_the_character_meter_reach_an_api_client(client):
+    job = client.submit("moons", "ddim", 5, 0.0, "upper moon", 2.0, 30, 0, True, "off", api_name="/sample")
+    job.result()
+    frames = [f for update in job.outputs() for f in json.loads(update[0])["frames"]]
+    assert len(frames) == 5 and all(plots.decode_points(f["x0"], f["limit"]).shape == (30, 2) for f in frames)
+    summary = sample(client, model="emnist", class_name="B", num_samples=6, steps=4, guidance=3.0)[3]
+    quality = summary["quality"]
+    assert quality["judge"] == "emnist-classifier" and quality["characters"] == 6
+    assert 0.0 <= quality["class_conformity"] <= 1.0 and quality["diversity"] >= 0.0
