@@ -84,7 +84,7 @@ class EvalReport:
 
 def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSettings()) -> EvalReport:
     """Sample from `pipeline` and score it against fresh draws of `dataset`."""
-    fresh = [toy_dataset(dataset, settings.n_samples, seed)[0] for seed in FRESH_SEEDS]
+    fresh = fresh_sets(dataset, settings.n_samples)
     seconds = {}
     ratios = {}
     for sampler, steps in (("ddpm", None), ("ddim", settings.ddim_steps)):
@@ -101,12 +101,17 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
     return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps, sw_by_w)
 
 
-def class_fresh_sets(dataset: str, index: int, n: int) -> list[torch.Tensor]:
-    """Fresh draws of n points of class `index`, one per FRESH_SEEDS seed."""
+def fresh_sets(
+    dataset: str, n: int, seeds: tuple[int, ...] = FRESH_SEEDS, label_index: int | None = None
+) -> list[torch.Tensor]:
+    """Independent draws of up to n data points (of one class when `label_index` is set), one per seed.
+
+    A class's set is cut from 3n draws, so with very unbalanced classes it can fall short of n.
+    """
     sets = []
-    for seed in FRESH_SEEDS:
-        points, labels = toy_dataset(dataset, 3 * n, seed)
-        sets.append(points[labels == index][:n])
+    for seed in seeds:
+        points, labels = toy_dataset(dataset, n if label_index is None else 3 * n, seed)
+        sets.append(points if label_index is None else points[labels == label_index][:n])
     return sets
 
 
@@ -120,7 +125,7 @@ def guidance_sweep(
     spread as the data) shows as it grows.
     """
     reference, labels = toy_dataset(dataset, 10_000, REFERENCE_SEED)
-    fresh = [class_fresh_sets(dataset, index, per_class) for index in range(len(pipeline.class_names))]
+    fresh = [fresh_sets(dataset, per_class, label_index=index) for index in range(len(pipeline.class_names))]
     conformity, sw_by_w = {}, {}
     for weight in GUIDANCE_WEIGHTS:
         shares, ratios = [], []
@@ -141,7 +146,7 @@ def steps_sweep(
 
     Names follow `emnist_evaluation`'s Fréchet table, so `tables.steps_sweep_figure` draws either.
     """
-    fresh = [toy_dataset(dataset, n, s)[0] for s in FRESH_SEEDS]
+    fresh = fresh_sets(dataset, n)
     runs = [(f"DDIM eta={eta}, {k} steps", "ddim", k, float(eta)) for eta in (0, 1) for k in steps]
     runs.append((f"DDPM, {pipeline.schedule.num_train_steps} steps", "ddpm", None, 0.0))
     return {

@@ -18,6 +18,7 @@ import torch
 
 from .data import TOY_DATASETS, toy_dataset
 from .data.emnist import case_merged
+from .evaluation import fresh_sets
 from .metrics import class_conformity, mean_pairwise_distance, sliced_wasserstein_ratio
 from .models.classifier import CharacterClassifier, ClassifierLoadError, load_classifier
 from .serving import ModelInfo
@@ -31,15 +32,8 @@ JUDGE_NAME = "emnist-classifier"  # the classifier's folder beside the models in
 
 @functools.lru_cache(maxsize=16)
 def _fresh_sets(dataset: str, label_index: int | None, n: int) -> tuple[torch.Tensor, ...]:
-    """Independent draws of n data points (of one class when `label_index` is set), one per seed."""
-    sets = []
-    for seed in FRESH_SEEDS:
-        draw = 2 * n if label_index is None else 3 * n
-        points, labels = toy_dataset(dataset, draw, seed)
-        if label_index is not None:
-            points = points[labels == label_index]
-        sets.append(points[:n])
-    return tuple(sets)
+    """`evaluation.fresh_sets` with the meter's own seeds, cached: a run's meter reuses its data."""
+    return tuple(fresh_sets(dataset, n, FRESH_SEEDS, label_index))
 
 
 @functools.lru_cache(maxsize=8)
