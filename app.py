@@ -14,14 +14,19 @@ from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core import compare, explain, live, serving, tables
+from diffusion_core import compare, explain, live, serving, tables, threads
 from diffusion_core.data import TOY_DATASETS
 from diffusion_core.evaluation import quick_report
 from diffusion_core.frames import TrajectoryStore
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once, one torch thread each
+SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once (threads.SHARE gives each half the cores)
 QUEUE_SIZE = 32
+# Gradio's queue loop polls for new requests every 1 ms while it is idle, waking the server
+# thread a thousand times a second; the sampling thread of a run in progress then keeps
+# losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
+# alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run.
+QUEUE_POLL_S = 0.01
 DEFAULT_MODEL = "moons"
 
 INTRO = """
@@ -214,7 +219,8 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
         if info.kind != "points" or info.dataset not in TOY_DATASETS:
             raise gr.Error(f"{model}: the sweeps of an image model take minutes; run "
                            f"`python train_toy.py eval {model} --data-dir ...` instead", print_exception=False)
-        report = quick_report(cache.get(model), info.dataset, n_points=1000, per_class=200)
+        with threads.SHARE.run():
+            report = quick_report(cache.get(model), info.dataset, n_points=1000, per_class=200)
         figures = (tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report))
         return tuple(gr.update(value=f, visible=True) for f in figures)
 
@@ -391,7 +397,17 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
                           show_progress="hidden")
 
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
+    slow_queue_polling(demo)
     return demo
+
+
+def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
+    """Make the idle queue loop poll every `seconds` (Gradio has no public setting; False if it moved)."""
+    queue = getattr(demo, "_queue", None)
+    if queue is None or not isinstance(getattr(queue, "sleep_when_free", None), (int, float)):
+        return False
+    queue.sleep_when_free = max(queue.sleep_when_free, seconds)
+    return True
 
 
 def launch_options() -> dict:
@@ -403,7 +419,6 @@ def launch_options() -> dict:
 
 
 def main() -> None:
-    serving.configure_torch_threads(SAMPLE_CONCURRENCY)
     cache = serving.ModelCache()
     cache.preload()
     if not cache.names():

@@ -1,12 +1,19 @@
-"""How long does a visitor wait? Time to the first streamed frame and to the final result (gradio_client).
+"""How long does a visitor wait? Time to the first streamed frame and to the final result.
 
 Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, on the
 shipped checkpoints; a stand-in of the same size fills in for a missing one), then
-for each case submits /sample from this process and prints medians over repeats of
-  first   - submit → first streamed update received
-  final   - submit → final result received (end to end)
-  bare    - the same pipeline.trajectory(...) run in this process, no app, no frames
-  ratio   - final / bare
+for each case calls /sample from this process through two clients:
+  http           - Gradio's HTTP API (POST /gradio_api/call/sample, then its event
+                   stream), read as it arrives, as a browser or curl sees the app
+  gradio_client  - the Python client, which polls its message queue every 50 ms,
+                   so it adds up to 50 ms per wait to what the app itself takes
+and prints medians over repeats of
+  first     - submit → first streamed update received
+  final     - submit → final result received (end to end)
+  bare      - the same pipeline.trajectory(...) run in this process, no app, no frames,
+              as a lone run (every core, as the app gives a lone run)
+  ratio     - final / bare
+  extra ms  - final - bare: what serving adds on top of sampling
 Targets on 2 CPU cores: first ≤ 0.3 s (2D), ≤ 0.5 s (EMNIST); moons DDPM-1000 on 2000
 points ≤ 3 s end to end; EMNIST 16 characters ≤ 4 s; ratio ≤ 1.3.
 
@@ -16,6 +23,7 @@ points ≤ 3 s end to end; EMNIST 16 characters ≤ 4 s; ratio ≤ 1.3.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -60,9 +68,6 @@ def bench_cache():
 
 def serve(port: int) -> None:
     import app
-    from diffusion_core import serving
-
-    serving.configure_torch_threads(app.SAMPLE_CONCURRENCY)
     cache = bench_cache()
     demo = app.build_demo(cache)
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options())
@@ -84,7 +89,30 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 180) -> No
     raise SystemExit(f"the app did not answer at {url} within {timeout} s")
 
 
-def timed_run(client, request) -> tuple[float, float, dict]:
+def timed_http(http, url: str, request) -> tuple[float, float, dict]:
+    """One /sample call through Gradio's HTTP API on the open connection `http` (an httpx.Client):
+    POST the inputs, then read the event stream as it arrives."""
+    call = f"{url}gradio_api/call/sample"
+    start = time.perf_counter()
+    first = event = None
+    event_id = http.post(call, json={"data": [*request, False, "off"]}).json()["event_id"]
+    with http.stream("GET", f"{call}/{event_id}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.removeprefix("event:").strip()
+                if event == "generating" and first is None:
+                    first = time.perf_counter() - start
+            elif line.startswith("data:") and event in ("complete", "error"):
+                final = time.perf_counter() - start
+                data = json.loads(line.removeprefix("data:"))
+                if event == "error":
+                    raise SystemExit(f"/sample {request}: {data}")
+                return first if first is not None else final, final, data[3]
+    raise SystemExit(f"/sample {request}: the event stream ended without a result")
+
+
+def timed_client(client, request) -> tuple[float, float, dict]:
+    """One /sample call through gradio_client."""
     start = time.perf_counter()
     job = client.submit(*request, False, "off", api_name="/sample")  # x̂0 and the field off, as in the UI
     first = None
@@ -97,15 +125,18 @@ def timed_run(client, request) -> tuple[float, float, dict]:
 
 
 def bare_seconds(cache, request) -> float:
+    from diffusion_core.threads import SHARE
+
     model, sampler, steps, eta, class_name, guidance, n, seed = request
     pipeline = cache.get(model)
     label = None if class_name == "unconditional" else class_name
-    start = time.perf_counter()
-    trajectory = pipeline.trajectory(n, sampler=sampler, steps=steps, label=label, guidance=guidance, eta=eta,
-                                     seed=seed)
-    for _ in trajectory:
-        pass
-    return time.perf_counter() - start
+    with SHARE.run():
+        start = time.perf_counter()
+        trajectory = pipeline.trajectory(n, sampler=sampler, steps=steps, label=label, guidance=guidance,
+                                         eta=eta, seed=seed)
+        for _ in trajectory:
+            SHARE.sync()
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -119,10 +150,9 @@ def main() -> None:
         serve(args.serve)
         return
 
+    import httpx
     from app_standins import free_port
     from gradio_client import Client
-
-    from diffusion_core import serving
 
     port = free_port()
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=ROOT)
@@ -130,26 +160,30 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/"
         wait_until_up(url, child)
         client = Client(url, verbose=False)
-        serving.configure_torch_threads(2)  # the server's setting: one thread per run on 2 cores
+        http = httpx.Client(timeout=120)  # one connection for every call, as a browser keeps one
+        clients = {"http": lambda request: timed_http(http, url, request),
+                   "gradio_client": lambda request: timed_client(client, request)}
         cache = bench_cache()
         load = os.getloadavg()[0]
         print(f"{os.cpu_count()} CPUs, load average {load:.1f}; medians of {args.repeats}\n")
-        print(f"{'case':<32}{'first s':>9}{'final s':>9}{'bare s':>9}{'ratio':>7}{'frames':>8}{'msgs':>6}")
+        print(f"{'case':<32}{'client':<15}{'first s':>8}{'final s':>9}{'bare s':>8}{'ratio':>7}"
+              f"{'extra ms':>9}{'frames':>7}{'msgs':>5}")
         for label, model, sampler, steps, eta, class_name, guidance, n in CASES:
             if class_name is None:
                 class_name = cache.info(model).class_names[0]
             request = (model, sampler, steps, eta, class_name, guidance, n, 0)
-            timed_run(client, request)  # warm-up: first calls pay for lazy imports and caches
-            rows, bares = [], []
-            for _ in range(args.repeats):  # interleaved, so load drift hits both alike
-                rows.append(timed_run(client, request))
-                bares.append(bare_seconds(cache, request))
-            first = statistics.median(r[0] for r in rows)
-            final = statistics.median(r[1] for r in rows)
-            bare = statistics.median(bares)
-            summary = rows[-1][2]
-            print(f"{label:<32}{first:>9.3f}{final:>9.3f}{bare:>9.3f}{final / bare:>7.2f}"
-                  f"{summary['frames_sent']:>8}{summary['messages_sent']:>6}")
+            for name, timed in clients.items():
+                timed(request)  # warm-up: first calls pay for lazy imports and caches
+                rows, bares = [], []
+                for _ in range(args.repeats):  # interleaved, so load drift hits both alike
+                    rows.append(timed(request))
+                    bares.append(bare_seconds(cache, request))
+                first = statistics.median(r[0] for r in rows)
+                final = statistics.median(r[1] for r in rows)
+                bare = statistics.median(bares)
+                summary = rows[-1][2]
+                print(f"{label:<32}{name:<15}{first:>8.3f}{final:>9.3f}{bare:>8.3f}{final / bare:>7.2f}"
+                      f"{1e3 * (final - bare):>9.0f}{summary['frames_sent']:>7}{summary['messages_sent']:>5}")
     finally:
         child.terminate()
         child.wait(timeout=30)

@@ -54,10 +54,9 @@ def serve_naive(port: int, points: int) -> None:
     import gradio as gr
     import plotly.graph_objects as go
 
-    from diffusion_core import plots, serving
+    from diffusion_core import plots
     from diffusion_core.frames import FrameSchedule
 
-    serving.configure_torch_threads(2)
     cache = bench_cache()
     pipeline = cache.get("moons")
     limit = cache.picture("moons").limit

@@ -17,6 +17,7 @@ from PIL import Image
 from . import plots
 from .quality import JUDGE_NAME, quality_figures
 from .serving import ModelCache, SampleRequest
+from .threads import SHARE, CoreShare
 
 PANEL_PIXELS = 420  # each side's picture, before its caption strip
 
@@ -44,8 +45,17 @@ def _picture(cache: ModelCache, request: SampleRequest, samples: np.ndarray, cap
     return plots.captioned(grid, caption)
 
 
-def compare(cache: ModelCache, first: SampleRequest, second: SampleRequest) -> tuple[np.ndarray, dict]:
+def compare(
+    cache: ModelCache, first: SampleRequest, second: SampleRequest, share: CoreShare = SHARE
+) -> tuple[np.ndarray, dict]:
     """Run both requests (same model, class, count and seed) and return (side-by-side RGB picture, summary)."""
+    with share.run():
+        return _compare(cache, first, second, share)
+
+
+def _compare(
+    cache: ModelCache, first: SampleRequest, second: SampleRequest, share: CoreShare
+) -> tuple[np.ndarray, dict]:
     shared = ("model", "class_name", "num_samples", "seed")
     different = [name for name in shared if getattr(first, name) != getattr(second, name)]
     if different:
@@ -61,7 +71,7 @@ def compare(cache: ModelCache, first: SampleRequest, second: SampleRequest) -> t
             request.num_samples, sampler=request.sampler, steps=request.steps, label=request.label,
             guidance=request.guidance, eta=request.eta, seed=request.seed,
         ):
-            pass
+            share.sync()
         samples = last.x.detach().float().cpu().numpy()
         seconds = time.perf_counter() - start
         finals.append(samples)

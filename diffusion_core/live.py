@@ -35,6 +35,7 @@ from .frames import (
 from .field import field_payload, grid_points, score_fields
 from .quality import JUDGE_NAME, quality_figures
 from .serving import UNCONDITIONAL, DataPicture, ModelCache, ModelInfo, RequestError, SampleRequest, number
+from .threads import SHARE, CoreShare
 
 GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
 FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
@@ -138,37 +139,55 @@ class _Mailbox:
 
 
 def _sample_into(
-    mailbox: _Mailbox, steps: Iterator, schedule: FrameSchedule, make_frame: Callable, with_x0: bool
+    mailbox: _Mailbox,
+    steps: Iterator,
+    schedule: FrameSchedule,
+    make_frame: Callable,
+    with_x0: bool,
+    share: CoreShare,
 ) -> None:
-    """The sampling thread: run the sampler, post each chosen step's frame, keep the keyframes."""
+    """The sampling thread: `_post_frames` while counted in `share`; errors go to the mailbox."""
     try:
-        last = None
-        for last in steps:
-            if mailbox.stop.is_set():
-                return
-            keyframe = schedule.is_keyframe(last.index)
-            if not schedule.is_frame(last.index) and not keyframe:
-                continue
-            x = last.x.detach().float().cpu().numpy()
-            x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
-            frame = make_frame(last.index, last.num_steps, last.t, x, x0)
-            with mailbox.lock:
-                if keyframe:
-                    mailbox.keyframes.append(StoredFrame(
-                        last.index, last.num_steps, last.t, x.astype(np.float16),
-                        None if x0 is None else x0.astype(np.float16),
-                    ))
-                mailbox.frames.append(frame)
-                if last.index == last.num_steps - 1:
-                    # The last frame and "done" arrive together, so the final message carries it.
-                    mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
-                mailbox.lock.notify()
+        with share.run():
+            _post_frames(mailbox, steps, schedule, make_frame, with_x0, share)
     except BaseException as error:  # noqa: BLE001 - handed to the generator, which re-raises it
         mailbox.error = error
     finally:
         with mailbox.lock:
             if not mailbox.done:
                 mailbox.done, mailbox.finished_at = True, time.perf_counter()
+            mailbox.lock.notify()
+
+
+def _post_frames(
+    mailbox: _Mailbox,
+    steps: Iterator,
+    schedule: FrameSchedule,
+    make_frame: Callable,
+    with_x0: bool,
+    share: CoreShare,
+) -> None:
+    """Run the sampler; post each chosen step's frame and keep the keyframes."""
+    for last in steps:
+        if mailbox.stop.is_set():
+            return
+        share.sync()  # another run may have started or ended: take this run's share of the cores
+        keyframe = schedule.is_keyframe(last.index)
+        if not schedule.is_frame(last.index) and not keyframe:
+            continue
+        x = last.x.detach().float().cpu().numpy()
+        x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
+        frame = make_frame(last.index, last.num_steps, last.t, x, x0)
+        with mailbox.lock:
+            if keyframe:
+                mailbox.keyframes.append(StoredFrame(
+                    last.index, last.num_steps, last.t, x.astype(np.float16),
+                    None if x0 is None else x0.astype(np.float16),
+                ))
+            mailbox.frames.append(frame)
+            if last.index == last.num_steps - 1:
+                # The last frame and "done" arrive together, so the final message carries it.
+                mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
             mailbox.lock.notify()
 
 
@@ -189,6 +208,7 @@ def run_sample(
     store: TrajectoryStore,
     schedule: Callable[[int], FrameSchedule] = FrameSchedule,
     send_interval: float = SEND_INTERVAL_S,
+    share: CoreShare = SHARE,
 ) -> Iterator[LiveFrames | RunResult]:
     """Sample `request`, yielding `LiveFrames` while the sampler runs and a `RunResult` last.
 
@@ -216,7 +236,7 @@ def run_sample(
     make_frame = functools.partial(_frame, info, picture, request.sampler, field_at)
     worker = threading.Thread(
         target=_sample_into,
-        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0),
+        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share),
         daemon=True,
         name=f"sample-{request.model}",
     )

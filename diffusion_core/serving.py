@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import plots, weights_source
 from .data import TOY_DATASETS, toy_dataset
@@ -334,15 +333,6 @@ def validate_request(
     return SampleRequest(
         model, sampler.lower(), steps, eta, class_name, guidance, num_samples, seed, show_x0, field
     )
-
-
-def configure_torch_threads(concurrency: int, cores: int | None = None) -> int:
-    """Split the CPU cores evenly between `concurrency` simultaneous runs (at least one thread each)."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cores // max(1, concurrency))
-    torch.set_num_threads(threads)
-    return threads
 
 
 def on_gpu_when_available(fn: Callable) -> Callable:

@@ -17,7 +17,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from diffusion_core import plots, serving
+from diffusion_core import plots
 
 ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0", "field")
 
@@ -25,7 +25,6 @@ ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_sampl
 @pytest.fixture(scope="module")
 def served():
     threads = torch.get_num_threads()
-    serving.configure_torch_threads(2)
     cache = serving_cache()
     demo, url = launch_app(cache)
     yield cache, url

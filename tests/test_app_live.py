@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_standins import points_pipeline, standin_cache
+import torch
+from app_standins import PacedPipeline, points_pipeline, standin_cache
 from PIL import Image
 
 from diffusion_core import live, make_timesteps, plots, quality, serving
 from diffusion_core.data import toy_dataset
 from diffusion_core.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
+from diffusion_core.threads import CoreShare
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,40 @@ def test_sampling_runs_on_while_the_consumer_is_busy(cache, store):
     rest = list(stream)
     assert isinstance(first, live.LiveFrames) and len(rest) == 1 and isinstance(rest[0], live.RunResult)
     assert json.loads(rest[0].message)["frames"][-1]["index"] == 299  # everything left came in one batch
+
+
+class ThreadCounting(PacedPipeline):
+    """Records torch's thread count in the sampling thread at every step."""
+
+    def __init__(self, pipeline, step_s: float):
+        super().__init__(pipeline, step_s)
+        self.seen: list[int] = []
+
+    def trajectory(self, *args, **kwargs):
+        for step in super().trajectory(*args, **kwargs):
+            self.seen.append(torch.get_num_threads())
+            yield step
+
+
+def test_a_lone_run_samples_on_every_core_and_two_runs_split_them(store):
+    share = CoreShare(cores=2)
+    first, second = ThreadCounting(points_pipeline(), 0.01), ThreadCounting(points_pipeline(), 0.01)
+    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache.add("moons", first)
+    cache.add("moons too", second)
+    before = torch.get_num_threads()
+    try:
+        stream = live.run_sample(request(cache, sampler="ddpm", steps=60), cache, store, share=share)
+        next(stream)  # the first run is sampling, alone
+        later = live.run_sample(request(cache, model="moons too", sampler="ddpm", steps=120), cache, store,
+                                share=share)
+        assert isinstance(list(later)[-1], live.RunResult) and isinstance(list(stream)[-1], live.RunResult)
+    finally:
+        torch.set_num_threads(before)
+    assert first.seen[0] == 2  # alone: both cores
+    assert 1 in first.seen  # halved once the second run started
+    assert second.seen[0] == 1 and second.seen[-1] == 2  # and the second got both back when the first ended
+    assert share.runs == 0
 
 
 def test_closing_the_stream_stops_the_sampling_thread(cache, store):

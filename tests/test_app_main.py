@@ -40,3 +40,13 @@ def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
     finally:
         child.terminate()
         child.wait(timeout=30)
+
+
+def test_the_idle_queue_polls_gently_so_runs_keep_their_cores():
+    import app
+    from app_standins import standin_cache
+
+    demo = app.build_demo(standin_cache())
+    # A private Gradio attribute: if a Gradio upgrade moves it, this test says so.
+    assert demo._queue.sleep_when_free == app.QUEUE_POLL_S
+    assert app.slow_queue_polling(demo, 0.001) and demo._queue.sleep_when_free == app.QUEUE_POLL_S  # never faster

@@ -7,7 +7,6 @@ import types
 
 import numpy as np
 import pytest
-import torch
 from app_standins import ImagePipeline, points_pipeline, standin_cache
 
 from diffusion_core import serving
@@ -133,16 +132,6 @@ def test_cache_drops_a_folder_that_fails_to_load_and_keeps_serving_the_rest(tmp_
     assert cache.names() == ["moons", "emnist", "broken"]
     assert cache.preload() == {"broken": "config.json: missing keys"}
     assert cache.names() == ["moons", "emnist"]
-
-
-def test_torch_threads_split_the_cores_between_concurrent_runs():
-    before = torch.get_num_threads()
-    try:
-        assert serving.configure_torch_threads(2, cores=2) == 1 and torch.get_num_threads() == 1
-        assert serving.configure_torch_threads(2, cores=8) == 4
-        assert serving.configure_torch_threads(4, cores=2) == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypatch):

@@ -21,7 +21,6 @@ sync_api = pytest.importorskip(
 import torch
 from app_standins import launch_app, serving_cache
 
-from diffusion_core import serving
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -31,7 +30,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="module")
 def app_url():
     threads = torch.get_num_threads()
-    serving.configure_torch_threads(2)
     demo, url = launch_app(serving_cache())
     yield url
     demo.close()

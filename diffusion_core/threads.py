@@ -1,0 +1,64 @@
+"""Share the CPU's cores between the runs in progress.
+
+A fixed split of torch's threads (one per run on two cores) leaves a core idle
+whenever a visitor runs alone, which is most of the time; letting every run use every
+core oversubscribes the CPU when two run at once, and OpenMP's spinning threads then
+slow both. `CoreShare` counts the runs in progress; each run calls `sync()` between
+its steps, which sets its own thread's torch thread count to cores // runs. So a lone
+run gets every core, and a run already going drops to half at its next step when a
+second one starts (OpenMP keeps the count per thread, so each run sets its own).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class CoreShare:
+    """`with share.run(): ...` around each run, `share.sync()` between its steps; see the module docstring."""
+
+    def __init__(self, cores: int | None = None):
+        self.cores = max(1, cores if cores is not None else available_cores())
+        self._runs = 0
+        self._lock = threading.Lock()
+
+    @property
+    def runs(self) -> int:
+        return self._runs
+
+    def threads_per_run(self, runs: int | None = None) -> int:
+        runs = self._runs if runs is None else runs
+        return max(1, self.cores // max(1, runs))
+
+    def sync(self) -> int:
+        """Give the calling thread its share of the cores now; call it between steps. Returns the count."""
+        threads = self.threads_per_run()
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return threads
+
+    @contextmanager
+    def run(self) -> Iterator[int]:
+        """Count one more run while the block executes; yields the threads this thread starts with."""
+        with self._lock:
+            self._runs += 1
+        try:
+            yield self.sync()
+        finally:
+            with self._lock:
+                self._runs -= 1
+
+
+SHARE = CoreShare()  # the process's one share: the app's runs, comparisons and sweeps all count in it

@@ -1,0 +1,63 @@
+import threading
+
+import pytest
+import torch
+
+from diffusion_core.threads import CoreShare, available_cores
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_lone_run_gets_every_core_and_concurrent_runs_split_them():
+    share = CoreShare(cores=4)
+    with share.run() as first:
+        assert first == 4 and torch.get_num_threads() == 4
+        with share.run() as second:
+            assert second == 2 and torch.get_num_threads() == 2
+            with share.run() as third:
+                assert third == 1 and torch.get_num_threads() == 1  # 4 // 3, never 0
+            assert share.sync() == 2 and torch.get_num_threads() == 2
+        assert share.sync() == 4 and torch.get_num_threads() == 4
+    assert share.runs == 0 and share.threads_per_run() == 4
+
+
+def test_a_run_that_raises_still_gives_its_cores_back():
+    share = CoreShare(cores=2)
+    with share.run():
+        with pytest.raises(RuntimeError), share.run():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("sampling failed")
+        assert share.runs == 1 and share.sync() == 2
+
+
+def test_a_run_in_progress_on_another_thread_takes_half_at_its_next_sync():
+    share = CoreShare(cores=2)
+    started, second_in, seen = threading.Event(), threading.Event(), {}
+
+    def first_run():
+        with share.run():
+            seen["alone"] = torch.get_num_threads()
+            started.set()
+            second_in.wait(10)
+            share.sync()
+            seen["shared"] = torch.get_num_threads()
+            torch.ones(64, 64) @ torch.ones(64, 64)  # a parallel op under the new setting
+
+    worker = threading.Thread(target=first_run)
+    worker.start()
+    assert started.wait(10)
+    with share.run():
+        assert torch.get_num_threads() == 1
+        second_in.set()
+        worker.join(10)
+    assert seen == {"alone": 2, "shared": 1}
+
+
+def test_available_cores_is_positive():
+    assert available_cores() >= 1
+    assert CoreShare(cores=0).cores == 1
