@@ -70,3 +70,16 @@ def test_model_config_rejects_unknown_prediction_and_unknown_keys():
         MLPConfig.from_dict({"depth": 3})
     with pytest.raises(ValueError, match="hidden must be a positive integer, got 0"):
         MLPConfig(hidden=0)
+
+
+def test_folding_the_modulation_into_the_weights_changes_nothing():
+    # Under inference, a batch sharing one (t, label) has its FiLM folded into each layer's
+    # weights and bias; with gradients on, the rows are modulated after the product.
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=3)))
+    x, t, labels = torch.randn(50, 2), torch.full((50,), 321), torch.full((50,), 1)
+    modulated = model(x, t, labels)
+    with torch.inference_mode():
+        folded = model(x, t, labels)
+    assert modulated.requires_grad and not folded.requires_grad
+    scale = modulated.detach().abs().max()
+    assert (folded - modulated.detach()).abs().max() <= 1e-5 * scale  # float32 rounding, nothing more

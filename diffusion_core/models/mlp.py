@@ -101,7 +101,14 @@ class FiLMMLP(nn.Module):
         h = nn.functional.silu(self.input(self.features(x_t)))
         inference = not torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            z = torch.addcmul(film[:, i, 0], layer(h), film[:, i, 1])
+            shift, scale = film[:, i, 0], film[:, i, 1]
+            if inference and len(film) == 1:
+                # One (t, label) for every row, as in a sampler's batch: fold the modulation into
+                # the layer, (W h + b)·s + c = (s ⊙ W) h + (b·s + c), a 48×48 product instead of a
+                # pass over all the rows.
+                z = torch.addmm(torch.addcmul(shift[0], layer.bias, scale[0]), h, (layer.weight * scale[0, :, None]).T)
+            else:
+                z = torch.addcmul(shift, layer(h), scale)
             # In place when no gradient is needed: two fewer temporaries per layer for the sampler.
             h = h.add_(nn.functional.silu(z, inplace=True)) if inference else h + nn.functional.silu(z)
         return self.output(h)
