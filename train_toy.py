@@ -212,6 +212,12 @@ def train(args: argparse.Namespace, command: str) -> Path:
         card = model_card(saved, None, command).encode()
         save_checkpoint(out, saved, trainer.ema.state_dict(), trainer.state(), {"README.md": card})
 
+    if args.resume and trainer.step > train_config.steps:
+        raise CLIError(f"--resume: {out} is at step {trainer.step}, past --steps {train_config.steps}")
+    if trainer.step == train_config.steps:
+        # Resumed exactly at --steps: an interrupted longer schedule ends here. Nothing to train;
+        # the save records the step count and this command in the config and the card.
+        save()
     while trainer.step < train_config.steps:
         stop = train_config.steps if not args.save_every else min(train_config.steps, trainer.step + args.save_every)
         trainer.run(until=stop, progress=not args.quiet)

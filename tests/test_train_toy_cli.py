@@ -43,6 +43,21 @@ def test_resume_continues_to_the_new_step_count(tmp_path, capsys):
     assert "\n".join(commands) in (out / "README.md").read_text()
 
 
+def test_resuming_at_the_step_reached_ends_a_longer_schedule_there(tmp_path, capsys):
+    # Resuming with --steps equal to the step reached (a longer run stopped after a save) trains
+    # nothing more; the config and card record that step count and the closing command.
+    out = tmp_path / "moons"
+    train_toy.main(["train", "moons", "--out", str(out), *TINY])
+    weights = (out / "model.safetensors").read_bytes()
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume", *TINY]) == 0
+    assert json.loads((out / "training_state.json").read_text())["step"] == 6
+    assert (out / "model.safetensors").read_bytes() == weights
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["steps"] == 6 and len(training["command"].splitlines()) == 2
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume", *TINY, "--steps", "5"]) == 2
+    assert "is at step 6, past --steps 5" in capsys.readouterr().err
+
+
 def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
     out = tmp_path / "moons"
     train_toy.main(["train", "moons", "--out", str(out), *TINY])
