@@ -83,3 +83,40 @@ def test_folding_the_modulation_into_the_weights_changes_nothing():
     assert modulated.requires_grad and not folded.requires_grad
     scale = modulated.detach().abs().max()
     assert (folded - modulated.detach()).abs().max() <= 1e-5 * scale  # float32 rounding, nothing more
+
+
+def test_inference_modulation_table_matches_direct_evaluation_and_follows_the_weights():
+    # Under inference each label's modulation for every timestep is computed once, in a table that
+    # grows past its first 1024 steps and is rebuilt whenever a weight the modulation reads changes.
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2)))
+    x = torch.randn(6, 2)
+
+    def both(step: int, label: int):
+        t, labels = torch.full((6,), step), torch.full((6,), label)
+        direct = model(x, t, labels).detach()  # gradients on: computed from scratch
+        with torch.inference_mode():
+            tabled = model(x, t, labels)
+        return direct, tabled
+
+    def same(a, b):  # float32 rounding apart: the table's rows come from a batched product
+        return (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+    for step, label in [(0, 0), (999, 1), (1500, -1), (70_000, 0)]:  # 70,000: past the table, direct
+        direct, tabled = both(step, label)
+        assert same(tabled, direct), (step, label)
+    assert len(model.film_table(0, 1500)) == 2048
+
+    before, _ = both(500, 1)
+    with torch.no_grad():
+        model.film.bias.add_(0.5)  # as an optimizer step would
+    direct, tabled = both(500, 1)
+    assert not same(direct, before)
+    assert same(tabled, direct)
+
+    model.load_state_dict(trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2))).state_dict())
+    direct, tabled = both(500, 1)
+    assert same(tabled, before) and same(tabled, direct)
+
+    model.double()
+    with torch.inference_mode():
+        assert model(x.double(), torch.full((6,), 500), torch.full((6,), 1)).dtype == torch.float64

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -60,6 +61,8 @@ class MLPConfig:
 
 
 MAX_RUNS = 8  # batches with more runs of equal (t, label) rows are modulated row by row
+FILM_TABLE_MIN = 1024  # timesteps per label a FiLM table covers at first (grows by doubling)
+FILM_TABLE_MAX = 1 << 16  # timesteps at or past this are modulated directly, never tabled
 
 
 class FiLMMLP(nn.Module):
@@ -82,6 +85,9 @@ class FiLMMLP(nn.Module):
         self.output = nn.Linear(config.hidden, config.data_dim)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
+        # Inference keeps every (t, label)'s modulation, which depends on nothing else: see film_table.
+        self._film_tables: dict[int, torch.Tensor] = {}
+        self._film_tables_weights: tuple = ()
 
     def condition(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """c = MLP(emb(t)) + E[label], with label -1 (or None) mapped to the null label."""
@@ -113,19 +119,45 @@ class FiLMMLP(nn.Module):
             h = h.add_(nn.functional.silu(z, inplace=True)) if inference else h + nn.functional.silu(z)
         return self.output(h)
 
+    def film_table(self, label: int, t: int) -> torch.Tensor:
+        """`modulation` of timesteps 0, 1, ... (at least up to t) under `label`: (n, layers, 2, hidden).
+
+        A sampler visits one (t, label) per step and a fresh t every step; computing its
+        modulation there (a dozen tiny ops) took about 0.35 of the 2.3 ms a model call on
+        2000 points costs. Under inference the model computes a whole label's table in one
+        batch instead and keeps it until its weights change (an optimizer step,
+        load_state_dict, .to()).
+        """
+        first, second = self.cond_mlp[0], self.cond_mlp[2]
+        parameters = (self.label_embedding.weight, first.weight, first.bias, second.weight, second.bias,
+                      self.film.weight, self.film.bias)  # all that `modulation` reads
+        weights = tuple((p.data_ptr(), p._version, p.dtype) for p in parameters)
+        if weights != self._film_tables_weights:
+            self._film_tables, self._film_tables_weights = {}, weights
+        table = self._film_tables.get(label)
+        if table is None or t >= len(table):
+            steps = torch.arange(max(FILM_TABLE_MIN, 1 << t.bit_length()), device=self.film.weight.device)
+            table = self._film_tables[label] = self.modulation(steps, torch.full_like(steps, label))
+        return table
+
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             labels = torch.full_like(t, -1)
-        labels = torch.where(labels < 0, torch.full_like(labels, self.null_label), labels)
         # A sampler's batch is a few runs of rows sharing one (t, label): the conditional rows,
         # then the unconditional ones under guidance. Each run's FiLM is computed once and
         # broadcast over its rows; a training batch (a fresh t per row) is modulated row by row.
-        changes = torch.nonzero((t[1:] != t[:-1]) | (labels[1:] != labels[:-1])).flatten() + 1
-        if len(changes) >= MAX_RUNS or len(t) == 0:
+        # The runs are found on the host: a dozen tiny tensor ops cost more than the search.
+        pairs = torch.stack([t, labels]).cpu().numpy()
+        pairs[1, pairs[1] < 0] = self.null_label
+        starts = [0, *(np.flatnonzero((pairs[:, 1:] != pairs[:, :-1]).any(axis=0)) + 1).tolist()]
+        if len(starts) >= MAX_RUNS or len(t) == 0:
             return self.trunk(x_t, self.modulation(t, labels))
-        starts = torch.cat([changes.new_zeros(1), changes])
-        film = self.modulation(t[starts], labels[starts])
-        bounds = [*starts.tolist(), len(t)]
+        run_t, run_labels = pairs[0, starts].tolist(), pairs[1, starts].tolist()
+        if torch.is_grad_enabled() or not 0 <= min(run_t) <= max(run_t) < FILM_TABLE_MAX:
+            films = self.modulation(t[starts], labels[starts]).split(1)
+        else:
+            films = [self.film_table(label, step)[step : step + 1] for step, label in zip(run_t, run_labels)]
         if len(starts) == 1:
-            return self.trunk(x_t, film)
-        return torch.cat([self.trunk(x_t[a:b], film[r : r + 1]) for r, (a, b) in enumerate(zip(bounds, bounds[1:]))])
+            return self.trunk(x_t, films[0])
+        bounds = [*starts, len(t)]
+        return torch.cat([self.trunk(x_t[a:b], film) for film, a, b in zip(films, bounds, bounds[1:])])
