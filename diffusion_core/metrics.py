@@ -15,6 +15,19 @@ def random_directions(num_directions: int, dim: int, seed: int = 0) -> torch.Ten
     return directions / directions.norm(dim=0, keepdim=True)
 
 
+def sorted_projections(points: torch.Tensor, directions: torch.Tensor) -> np.ndarray:
+    """points (N, D) projected on each direction and sorted: (directions, N) float64.
+
+    Laid out (directions, N) so each sort runs over contiguous memory; numpy's sort is
+    several times faster than torch's on the CPU.
+    """
+    return np.sort((directions.T @ points.double().cpu().T).numpy(), axis=1)
+
+
+def _sliced_wasserstein_sorted(pa: np.ndarray, pb: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((pa - pb) ** 2)))
+
+
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> float:
     """SW₂(a, b) = (mean_θ W₂²(θ·a, θ·b))^½ for equal-size point sets a, b: (N, D) (Bonneel et al. 2015).
 
@@ -23,11 +36,7 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tenso
     """
     if a.shape != b.shape:
         raise ValueError(f"point sets must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    # Projections laid out (directions, N) so each sort runs over contiguous memory;
-    # numpy's sort is several times faster than torch's on the CPU.
-    pa = np.sort((directions.T @ a.double().cpu().T).numpy(), axis=1)
-    pb = np.sort((directions.T @ b.double().cpu().T).numpy(), axis=1)
-    return float(np.sqrt(np.mean((pa - pb) ** 2)))
+    return _sliced_wasserstein_sorted(sorted_projections(a, directions), sorted_projections(b, directions))
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,33 @@ class SWRatio:
     baseline: float
 
 
+class SlicedWassersteinReference:
+    """Fresh data sets, projected and sorted once, and the SW between their pairs (the baseline).
+
+    `ratio(samples)` then costs one projection and sort of the samples: the app's quality
+    meter keeps one per (dataset, class, size) and scores every run against it.
+    """
+
+    def __init__(self, fresh_sets: Sequence[torch.Tensor], num_directions: int = 128, seed: int = 0):
+        if len(fresh_sets) < 2:
+            raise ValueError(f"need at least 2 fresh data sets for the baseline, got {len(fresh_sets)}")
+        shapes = {tuple(f.shape) for f in fresh_sets}
+        if len(shapes) != 1:
+            raise ValueError(f"fresh data sets must have one shape, got {sorted(shapes)}")
+        self.shape = shapes.pop()
+        self.directions = random_directions(num_directions, self.shape[1], seed)
+        self.fresh = [sorted_projections(f, self.directions) for f in fresh_sets]
+        pairs = [(a, b) for i, a in enumerate(self.fresh) for b in self.fresh[i + 1 :]]
+        self.baseline = sum(_sliced_wasserstein_sorted(a, b) for a, b in pairs) / len(pairs)
+
+    def ratio(self, samples: torch.Tensor) -> SWRatio:
+        if tuple(samples.shape) != self.shape:
+            raise ValueError(f"samples have shape {tuple(samples.shape)}, the fresh sets {self.shape}")
+        projected = sorted_projections(samples, self.directions)
+        distance = sum(_sliced_wasserstein_sorted(projected, f) for f in self.fresh) / len(self.fresh)
+        return SWRatio(distance / self.baseline, distance, self.baseline)
+
+
 def sliced_wasserstein_ratio(
     samples: torch.Tensor, fresh_sets: Sequence[torch.Tensor], num_directions: int = 128, seed: int = 0
 ) -> SWRatio:
@@ -47,13 +83,7 @@ def sliced_wasserstein_ratio(
     A perfect sampler scores about 1: its samples are as far from the data as another
     draw of the data is.
     """
-    if len(fresh_sets) < 2:
-        raise ValueError(f"need at least 2 fresh data sets for the baseline, got {len(fresh_sets)}")
-    directions = random_directions(num_directions, samples.shape[1], seed)
-    distance = sum(sliced_wasserstein(samples, f, directions) for f in fresh_sets) / len(fresh_sets)
-    pairs = [(i, j) for i in range(len(fresh_sets)) for j in range(i + 1, len(fresh_sets))]
-    baseline = sum(sliced_wasserstein(fresh_sets[i], fresh_sets[j], directions) for i, j in pairs) / len(pairs)
-    return SWRatio(distance / baseline, distance, baseline)
+    return SlicedWassersteinReference(fresh_sets, num_directions, seed).ratio(samples)
 
 
 def nearest_labels(points: torch.Tensor, reference: torch.Tensor, labels: torch.Tensor, chunk: int = 2048) -> torch.Tensor:

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from diffusion_core.metrics import (
+    SlicedWassersteinReference,
     class_conformity,
     frechet_distance,
     mean_pairwise_distance,
@@ -41,6 +42,26 @@ def test_ratio_is_near_one_for_a_perfect_sampler_and_large_for_a_wide_one():
 def test_ratio_needs_at_least_two_fresh_sets():
     with pytest.raises(ValueError, match="at least 2 fresh data sets for the baseline, got 1"):
         sliced_wasserstein_ratio(torch.zeros(3, 2), [torch.zeros(3, 2)])
+
+
+def test_a_reference_scores_many_sample_sets_as_the_pairwise_definition_does():
+    # The app's meter projects its fresh sets once; each run's ratio must equal the definition:
+    # mean SW(samples, fresh_k) / mean SW(fresh_i, fresh_j), i < j, over the same directions.
+    fresh = gaussian_sets(300, 3)
+    reference = SlicedWassersteinReference(fresh, num_directions=16, seed=3)
+    directions = random_directions(16, 2, seed=3)
+    baseline = np.mean([sliced_wasserstein(fresh[i], fresh[j], directions) for i, j in [(0, 1), (0, 2), (1, 2)]])
+    for scale in (1.0, 1.5):
+        samples = gaussian_sets(300, 1, scale=scale, seed=9)[0]
+        distance = np.mean([sliced_wasserstein(samples, f, directions) for f in fresh])
+        scored = reference.ratio(samples)
+        assert scored.baseline == pytest.approx(baseline, rel=1e-12)
+        assert scored.distance == pytest.approx(distance, rel=1e-12)
+        assert scored.ratio == pytest.approx(distance / baseline, rel=1e-12)
+    with pytest.raises(ValueError, match=r"samples have shape \(299, 2\), the fresh sets \(300, 2\)"):
+        reference.ratio(torch.zeros(299, 2))
+    with pytest.raises(ValueError, match="fresh data sets must have one shape"):
+        SlicedWassersteinReference([torch.zeros(3, 2), torch.zeros(4, 2)])
 
 
 def test_class_conformity_counts_the_label_of_the_nearest_reference_point():
