@@ -98,19 +98,21 @@ def build_demo(cache: serving.ModelCache, store: TrajectoryStore | None = None) 
         first_update = True
         for update in live.run_sample(request, cache, store):
             if isinstance(update, live.LiveFrames):
-                if first_update:
-                    # A new run: the scrub slider and the old GIF no longer match what plays.
-                    yield (update.message, gr.skip(), gr.skip(), gr.skip(),
-                           gr.update(interactive=False), gr.skip(), None)
-                    first_update = False
-                else:
-                    yield update.message, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                # Plain values while the run plays, not gr.skip(): Gradio builds a new component for
+                # every skipped output of every message (~2.5 ms each, holding the GIL the sampling
+                # thread needs: 14 ms a message, half a second of a 1000-step run), while a value
+                # equal to the last one sends an empty diff. The old run's final picture, GIF and
+                # scrub position no longer match what plays, so they are cleared; the summary
+                # says how far the run has got.
+                scrub_position = gr.update(value=0, interactive=False) if first_update else 0
+                first_update = False
+                yield update.message, None, None, update.progress, scrub_position, gr.skip(), None
                 continue
-            points = update.info.kind == "points"
+            # Which of the plot and the image grid shows follows the model (model_controls).
             yield (
                 update.message,
-                gr.update(value=update.figure, visible=True) if points else gr.update(visible=False),
-                gr.update(value=update.grid, visible=True) if not points else gr.update(visible=False),
+                update.figure,
+                update.grid,
                 update.summary,
                 gr.update(minimum=0, maximum=max(update.keyframes - 1, 1), value=update.keyframes - 1,
                           step=1, interactive=update.keyframes > 1),

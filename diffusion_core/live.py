@@ -43,10 +43,11 @@ FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about t
 
 @dataclass(frozen=True)
 class LiveFrames:
-    """A batch of live frames for the canvas (JSON, see `plots.frame_message`)."""
+    """A batch of live frames for the canvas (JSON, see `plots.frame_message`) and where the run is."""
 
     message: str
     frames: int
+    progress: dict  # {"status": "sampling", "step": k, "num_steps": n, "t": t, "elapsed_s": s}
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,10 @@ def run_sample(
             last_send = time.perf_counter()
             first_frame_s = first_frame_s if first_frame_s is not None else last_send - start
             sent_frames, messages = sent_frames + len(batch), messages + 1
-            yield LiveFrames(_run_message(batch, messages == 1, background), len(batch))
+            latest = batch[-1]
+            progress = {"status": "sampling", "step": latest["index"] + 1, "num_steps": latest["num_steps"],
+                        "t": latest["t"], "elapsed_s": round(last_send - start, 2)}
+            yield LiveFrames(_run_message(batch, messages == 1, background), len(batch), progress)
     finally:
         mailbox.stop.set()
     if mailbox.error is not None:

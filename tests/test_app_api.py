@@ -43,9 +43,9 @@ def sample(client, **request):
     return client.predict(*(values[name] for name in ARGS), api_name="/sample")
 
 
-def plotted_samples(plot_update) -> np.ndarray:
+def plotted_samples(plot) -> np.ndarray:
     """The 'samples' trace of the final plotly figure as (N, 2)."""
-    figure = json.loads(plot_update["value"]["plot"])
+    figure = json.loads(plot["plot"])
     trace = next(t for t in figure["data"] if t["name"] == "samples")
 
     def values(array):
@@ -68,12 +68,12 @@ def test_every_model_and_sampler_ends_with_a_result_of_the_right_shape(served, c
             assert summary["sample_shape"] == [n, *info.sample_shape], (model, sampler)
             assert (summary["model"], summary["sampler"], summary["class"]) == (model, sampler, label)
             if info.kind == "points":
-                assert plotted_samples(plot).shape == (n, 2) and images["visible"] is False
+                assert plotted_samples(plot).shape == (n, 2) and images is None
             else:
-                with Image.open(images["value"]) as grid:
+                with Image.open(images) as grid:
                     # 6 characters in a 3×2 grid with 2 px padding (92×62), enlarged 5×
                     assert grid.size == (5 * (3 * 30 + 2), 5 * (2 * 30 + 2))
-                assert plot["visible"] is False
+                assert plot is None
             assert json.loads(live)["final"] is True
 
 
@@ -89,6 +89,11 @@ def test_stream_yields_several_frames_before_the_last(client):
     assert [f["index"] for f in frames] == sorted(f["index"] for f in frames)
     assert frames[-1]["index"] == 399 and len(frames) < 400
     assert result[3]["frames_sent"] == len(frames)
+    # While it plays, the summary says how far the run has got: the last step each message shows.
+    progress = [output[3] for output in outputs[:-1]]
+    assert {p["status"] for p in progress} == {"sampling"} and {p["num_steps"] for p in progress} == {400}
+    assert [p["step"] for p in progress] == [m["frames"][-1]["index"] + 1 for m in live_messages[:-1]]
+    assert all(output[1] is None and output[2] is None for output in outputs[:-1])  # the old run's pictures go
 
 
 def test_summary_is_right_and_the_plot_holds_the_summarised_samples(client):
