@@ -9,7 +9,7 @@ for each case calls /sample from this process through two clients:
                    so it adds up to 50 ms per wait to what the app itself takes
 and prints medians over repeats of
   first     - submit → first streamed update received
-  final     - submit → final result received (end to end)
+  final     - submit → final result received (end to end), and its range over the repeats
   bare      - the same pipeline.trajectory(...) run in this process, no app, no frames,
               as a lone run (every core, as the app gives a lone run)
   ratio     - final / bare
@@ -166,8 +166,8 @@ def main() -> None:
         cache = bench_cache()
         load = os.getloadavg()[0]
         print(f"{os.cpu_count()} CPUs, load average {load:.1f}; medians of {args.repeats}\n")
-        print(f"{'case':<32}{'client':<15}{'first s':>8}{'final s':>9}{'bare s':>8}{'ratio':>7}"
-              f"{'extra ms':>9}{'frames':>7}{'msgs':>5}")
+        print(f"{'case':<32}{'client':<15}{'first s':>8}{'final s':>9}{'final range':>13}{'bare s':>8}"
+              f"{'ratio':>7}{'extra ms':>9}{'frames':>7}{'msgs':>5}")
         for label, model, sampler, steps, eta, class_name, guidance, n in CASES:
             if class_name is None:
                 class_name = cache.info(model).class_names[0]
@@ -182,8 +182,10 @@ def main() -> None:
                 final = statistics.median(r[1] for r in rows)
                 bare = statistics.median(bares)
                 summary = rows[-1][2]
-                print(f"{label:<32}{name:<15}{first:>8.3f}{final:>9.3f}{bare:>8.3f}{final / bare:>7.2f}"
-                      f"{1e3 * (final - bare):>9.0f}{summary['frames_sent']:>7}{summary['messages_sent']:>5}")
+                spread = f"{min(r[1] for r in rows):.2f}-{max(r[1] for r in rows):.2f}"
+                print(f"{label:<32}{name:<15}{first:>8.3f}{final:>9.3f}{spread:>13}{bare:>8.3f}"
+                      f"{final / bare:>7.2f}{1e3 * (final - bare):>9.0f}{summary['frames_sent']:>7}"
+                      f"{summary['messages_sent']:>5}")
     finally:
         child.terminate()
         child.wait(timeout=30)

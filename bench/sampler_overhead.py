@@ -5,6 +5,8 @@ shipped moons model's architecture, 2000 points) and a small conv net (16 images
 of 28×28), on the CPU, prints medians over repeats of:
   model  - the bare forward passes of one trajectory (same calls, no sampler)
   ours   - the full `diffusion_core.sample` loop
+  inside - of `ours`, the time spent inside the model's calls
+  loop ms/step - (ours - inside) / steps: what the loop itself adds to each step
   diffusers - the equivalent DDPMScheduler / DDIMScheduler loop with the same model
 and the ratios ours/model and ours/diffusers, all from one process, interleaved.
 
@@ -62,6 +64,19 @@ def bare_model(model, x, timesteps, labels):
             model(x, torch.full((x.shape[0],), t, dtype=torch.long), labels)
 
 
+class Timed:
+    """A denoiser that times its own calls, so a loop's time splits into model and loop."""
+
+    def __init__(self, model):
+        self.model, self.seconds = model, 0.0
+
+    def __call__(self, x, t, labels):
+        start = time.perf_counter()
+        output = self.model(x, t, labels)
+        self.seconds += time.perf_counter() - start
+        return output
+
+
 def ours(model, schedule, shape, sampler, steps, labels):
     for _ in sample(model, schedule, shape, sampler=sampler, steps=steps, labels=labels, generator=0):
         pass
@@ -104,8 +119,8 @@ def main() -> None:
     ]
     schedule = NoiseSchedule.create("linear", 1000)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}; MLP = {mlp_note}\n")
-    print(f"{'case':<24}{'sampler':<10}{'model s':>9}{'ours s':>9}{'diffusers s':>13}{'ours/model':>12}"
-          f"{'ours/diffusers':>16}")
+    print(f"{'case':<24}{'sampler':<10}{'model s':>9}{'ours s':>9}{'inside s':>10}{'loop ms/step':>14}"
+          f"{'diffusers s':>13}{'ours/model':>12}{'ours/diffusers':>16}")
     for name, model, shape, labels in cases:
         for sampler, steps in (("ddim", 50), ("ddpm", 1000)):
             make = DDIMScheduler if sampler == "ddim" else DDPMScheduler
@@ -116,20 +131,26 @@ def main() -> None:
             scheduler.set_timesteps(steps)
             timesteps = scheduler.timesteps.tolist()
             x = torch.randn(shape)
+            timed = Timed(model)
             variants = {
                 "model": lambda: bare_model(model, x, timesteps, labels),
-                "ours": lambda: ours(model, schedule, shape, sampler, steps, labels),
+                "ours": lambda: ours(timed, schedule, shape, sampler, steps, labels),
                 "diffusers": lambda: diffusers_loop(model, scheduler, shape, steps, labels),
             }
             for fn in variants.values():  # warm-up
                 fn()
-            samples = {key: [] for key in variants}
+            samples = {key: [] for key in [*variants, "inside", "loop"]}
             for _ in range(args.repeats):  # interleaved, so drift hits all three alike
                 for key, fn in variants.items():
+                    timed.seconds = 0.0
                     samples[key] += median_seconds(fn, 1)
+                    if key == "ours":
+                        samples["inside"].append(timed.seconds)
+                        samples["loop"].append(1e3 * (samples["ours"][-1] - timed.seconds) / steps)
             m = {key: statistics.median(v) for key, v in samples.items()}
             print(f"{name:<24}{sampler + '-' + str(steps):<10}{m['model']:>9.3f}{m['ours']:>9.3f}"
-                  f"{m['diffusers']:>13.3f}{m['ours'] / m['model']:>12.3f}{m['ours'] / m['diffusers']:>16.3f}")
+                  f"{m['inside']:>10.3f}{m['loop']:>14.3f}{m['diffusers']:>13.3f}{m['ours'] / m['model']:>12.3f}"
+                  f"{m['ours'] / m['diffusers']:>16.3f}")
 
 
 if __name__ == "__main__":
