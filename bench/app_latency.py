@@ -39,6 +39,8 @@ CASES = [
     # label, model, sampler, steps, eta, class, w, n
     ("moons DDPM-1000, 2000 points", "moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 2000),
     ("moons DDIM-50, 2000 points", "moons", "ddim", 50, 0.0, "unconditional", 0.0, 2000),
+    # One step: sampling costs ~3 ms, so this is what serving a run costs on its own.
+    ("moons DDIM-1 (serving floor)", "moons", "ddim", 1, 0.0, "unconditional", 0.0, 2000),
     ("EMNIST DDIM-50, w=3, 16 chars", "emnist", "ddim", 50, 0.0, None, 3.0, 16),
 ]
 
