@@ -83,7 +83,8 @@ def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
         return f"{config.dataset}: a class-conditional handwritten-character diffusion model", ["emnist", "image-generation"], text
     classes = ", ".join(f"{i}: {name}" for i, name in enumerate(config.class_names))
     text = (
-        f"A FiLM MLP ({model.num_layers} layers of {model.hidden} units, {model.fourier_bands} Fourier bands) "
+        f"A FiLM MLP ({model.num_layers} {model.activation} layers of {model.hidden} units, "
+        f"{model.fourier_bands} Fourier bands) "
         f"{common} Classes: {classes}.\n\n"
         "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns points in the coordinates "
         "of `diffusion_core.data.toy_dataset` (documented fixed rescaling of the scikit-learn-style generator)."

@@ -140,6 +140,8 @@ def test_emnist_input_errors_exit_2_with_a_message_naming_the_fix(tmp_path, data
     assert "Pass --data-dir" in err and "emnist-byclass-test-images-idx3-ubyte.gz" in err
     assert train_toy.main(["train", "emnist", "--data-dir", str(data_dir), "--hidden", "8", *TINY]) == 2
     assert "--hidden only apply to the 2D models' MLP, not to emnist" in capsys.readouterr().err
+    assert train_toy.main(["train", "emnist", "--data-dir", str(data_dir), "--activation", "hardswish", *TINY]) == 2
+    assert "--activation only apply to the 2D models' MLP, not to emnist" in capsys.readouterr().err
     assert train_toy.main(["train", "moons", "--channels", "8,16", "--out", str(tmp_path / "m")]) == 2
     assert "--channels only apply to the EMNIST U-Net, not to moons" in capsys.readouterr().err
     with pytest.raises(SystemExit):

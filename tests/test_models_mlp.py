@@ -72,10 +72,11 @@ def test_model_config_rejects_unknown_prediction_and_unknown_keys():
         MLPConfig(hidden=0)
 
 
-def test_folding_the_modulation_into_the_weights_changes_nothing():
+@pytest.mark.parametrize("activation", ["silu", "hardswish"])
+def test_folding_the_modulation_into_the_weights_changes_nothing(activation):
     # Under inference, a batch sharing one (t, label) has its FiLM folded into each layer's
     # weights and bias; with gradients on, the rows are modulated after the product.
-    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=3)))
+    model = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=3, activation=activation)))
     x, t, labels = torch.randn(50, 2), torch.full((50,), 321), torch.full((50,), 1)
     modulated = model(x, t, labels)
     with torch.inference_mode():
@@ -120,3 +121,26 @@ def test_inference_modulation_table_matches_direct_evaluation_and_follows_the_we
     model.double()
     with torch.inference_mode():
         assert model(x.double(), torch.full((6,), 500), torch.full((6,), 1)).dtype == torch.float64
+
+
+def test_the_trunk_activation_is_a_config_choice_and_older_configs_mean_silu():
+    silu = trained_looking(FiLMMLP(MLPConfig(hidden=16, num_layers=2)))
+    hardswish = FiLMMLP(MLPConfig(hidden=16, num_layers=2, activation="hardswish"))
+    hardswish.load_state_dict(silu.state_dict())  # same weights: only the nonlinearity differs
+    x, t = torch.randn(8, 2), torch.full((8,), 100)
+
+    def by_hand(model, act):  # input layer, then h ← h + act(W h·(1 + scale) + shift), output layer
+        film = model.modulation(t, torch.full((8,), -1))
+        h = act(model.input(x))
+        for i, layer in enumerate(model.layers):
+            h = h + act(layer(h) * film[:, i, 1] + film[:, i, 0])
+        return model.output(h)
+
+    for model, act in ((silu, torch.nn.functional.silu), (hardswish, torch.nn.functional.hardswish)):
+        assert torch.allclose(model(x, t), by_hand(model, act), atol=1e-5)
+    assert not torch.allclose(silu(x, t), hardswish(x, t), atol=1e-3)
+    saved = MLPConfig(hidden=16).to_dict()
+    del saved["activation"]  # a config.json written before the option existed
+    assert MLPConfig.from_dict(saved).activation == "silu"
+    with pytest.raises(ValueError, match="activation 'relu' is not one of silu, hardswish"):
+        MLPConfig(activation="relu")

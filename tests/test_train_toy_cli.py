@@ -15,7 +15,8 @@ def test_help_explains_every_training_option(capsys):
         train_toy.main(["train", "--help"])
     assert exit.value.code == 0
     printed = capsys.readouterr().out
-    for option in ("--steps", "--schedule", "--prediction", "--out", "--resume", "--force", "--p-uncond", "--ema-decay"):
+    for option in ("--steps", "--schedule", "--prediction", "--out", "--resume", "--force", "--p-uncond", "--ema-decay",
+                   "--activation"):
         assert option in printed
 
 

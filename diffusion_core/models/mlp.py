@@ -18,6 +18,12 @@ from ..parameterization import PREDICTION_TYPES
 from .embeddings import FourierFeatures, SinusoidalTimeEmbedding
 
 
+# The trunk's nonlinearity, applied to every hidden unit of every point at every step.
+# Hardswish (x·relu6(x+3)/6, Howard et al. 2019) follows SiLU's shape without an
+# exponential: on the 2-core CPU it costs a quarter of SiLU's time per element.
+ACTIVATIONS = {"silu": nn.functional.silu, "hardswish": nn.functional.hardswish}
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """Everything that rebuilds a `FiLMMLP`; saved as the `model` entry of config.json."""
@@ -31,6 +37,7 @@ class MLPConfig:
     fourier_bands: int = 0
     fourier_extent: float = 4.0
     prediction: str = "epsilon"
+    activation: str = "silu"  # the trunk's; the conditioning path (computed once per t) keeps SiLU
 
     def __post_init__(self):
         for name in ("data_dim", "num_classes", "hidden", "num_layers", "cond_dim"):
@@ -39,6 +46,8 @@ class MLPConfig:
                 raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
         if not isinstance(self.fourier_bands, int) or self.fourier_bands < 0:
             raise ValueError(f"model config fourier_bands must be an integer >= 0, got {self.fourier_bands!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"model config activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
         if self.prediction not in PREDICTION_TYPES:
             raise ValueError(
                 f"model config prediction {self.prediction!r} is not one of {', '.join(PREDICTION_TYPES)}"
@@ -83,6 +92,7 @@ class FiLMMLP(nn.Module):
         # One shift and one scale per hidden unit of every layer, from c in a single matmul.
         self.film = nn.Linear(config.cond_dim, 2 * config.hidden * config.num_layers)
         self.output = nn.Linear(config.hidden, config.data_dim)
+        self.activation = ACTIVATIONS[config.activation]
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         # Inference keeps every (t, label)'s modulation, which depends on nothing else: see film_table.
@@ -103,8 +113,9 @@ class FiLMMLP(nn.Module):
         return film + torch.tensor([0.0, 1.0], dtype=film.dtype, device=film.device)[:, None]
 
     def trunk(self, x_t: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
-        """The MLP on x_t (B, D) under `film` (B or 1, layers, 2, hidden): h ← h + SiLU(W h · (1 + scale) + shift)."""
-        h = nn.functional.silu(self.input(self.features(x_t)))
+        """The MLP on x_t (B, D) under `film` (B or 1, layers, 2, hidden): h ← h + act(W h · (1 + scale) + shift)."""
+        act = self.activation
+        h = act(self.input(self.features(x_t)))
         inference = not torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
             shift, scale = film[:, i, 0], film[:, i, 1]
@@ -116,7 +127,7 @@ class FiLMMLP(nn.Module):
             else:
                 z = torch.addcmul(shift, layer(h), scale)
             # In place when no gradient is needed: two fewer temporaries per layer for the sampler.
-            h = h.add_(nn.functional.silu(z, inplace=True)) if inference else h + nn.functional.silu(z)
+            h = h.add_(act(z, inplace=True)) if inference else h + act(z)
         return self.output(h)
 
     def film_table(self, label: int, t: int) -> torch.Tensor:
