@@ -30,7 +30,7 @@ REFERENCE_SEED = 40_000
 JUDGE_NAME = "emnist-classifier"  # the classifier's folder beside the models in checkpoints/
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)  # up to 3 × 32 × 5000 sorted float64 values each: ≤ 31 MB in all
 def _fresh_reference(dataset: str, label_index: int | None, n: int) -> SlicedWassersteinReference | None:
     """`evaluation.fresh_sets` with the meter's own seeds, projected once for every run that asks
     for n samples of this class (None when the class has fewer than n points to draw)."""
@@ -54,10 +54,10 @@ def points_quality(info: ModelInfo, label_index: int | None, samples: np.ndarray
     if info.dataset not in TOY_DATASETS or len(samples) < 16:
         return None
     points = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    reference = _fresh_reference(info.dataset, label_index, len(points))
-    if reference is None:
+    fresh = _fresh_reference(info.dataset, label_index, len(points))
+    if fresh is None:
         return None
-    ratio = reference.ratio(points).ratio
+    ratio = fresh.ratio(points).ratio
     figures = {"sw_ratio": round(ratio, 3)}
     if label_index is not None:
         reference, labels = _reference(info.dataset)
