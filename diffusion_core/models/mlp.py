@@ -134,7 +134,7 @@ class FiLMMLP(nn.Module):
         """`modulation` of timesteps 0, 1, ... (at least up to t) under `label`: (n, layers, 2, hidden).
 
         A sampler visits one (t, label) per step and a fresh t every step; computing its
-        modulation there (a dozen tiny ops) took about 0.35 of the 2.3 ms a model call on
+        modulation there (a dozen tiny ops) took about 0.35 ms of the 2.3 ms a model call on
         2000 points costs. Under inference the model computes a whole label's table in one
         batch instead and keeps it until its weights change (an optimizer step,
         load_state_dict, .to()).
