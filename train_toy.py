@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from diffusion_core.checkpoint import (
+from diffusion_core.weights.checkpoint import (
     EVAL_NAME,
     CheckpointConfig,
     CheckpointError,
@@ -32,66 +32,74 @@ from diffusion_core.checkpoint import (
     load_model,
     load_training_state,
     save_checkpoint,
-    write_file_atomically,
 )
 from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
 from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
 from diffusion_core.device import pick_device
-from diffusion_core.emnist_evaluation import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
-from diffusion_core.evaluation import EvalSettings, evaluate, meets_targets, sample_with_labels
-from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.model_card import SAMPLE_IMAGE_NAME, character_grid_png, model_card, scatter_png
-from diffusion_core.models import MLPConfig, UNetConfig, load_classifier
+from diffusion_core.evaluation.emnist import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
+from diffusion_core.evaluation.toy import EvalSettings, evaluate, meets_targets, sample_with_labels
+from diffusion_core.weights.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
+from diffusion_core.evaluation.pictures import character_grid_png, scatter_png
+from diffusion_core.weights.atomic import write_file_atomically
+from diffusion_core.weights.cards import SAMPLE_IMAGE_NAME, model_card
+from diffusion_core.evaluation.judge import ClassifierTraining, load_classifier, train_classifier
+from diffusion_core.models import MLPConfig, UNetConfig
 from diffusion_core.models.mlp import ACTIVATIONS
-from diffusion_core.models.classifier import ClassifierTraining, train_classifier
 from diffusion_core.parameterization import PREDICTION_TYPES
-from diffusion_core.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
 from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
 from diffusion_core.training import TrainConfig, Trainer
 
-# The shipped settings, the same for every toy set; options on the command line override them.
+# Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "seed")
+MLP_OPTIONS = {"hidden": "hidden", "layers": "num_layers", "fourier_bands": "fourier_bands", "activation": "activation"}
+UNET_OPTIONS = {"channels": "channels", "blocks": "blocks"}
+
+
+def recipe(train: TrainConfig, model: MLPConfig | UNetConfig, options: dict, **sampling) -> dict:
+    """A model's command-line defaults: its training and network configs' values, then the sampling settings."""
+    return {
+        **{name: getattr(train, name) for name in TRAIN_OPTIONS},
+        **{option: getattr(model, name) for option, name in options.items()},
+        "prediction": model.prediction,
+        **sampling,
+    }
+
+
+# The shipped 2D settings, the same for every toy set; options on the command line override them.
 # Cosine + v-prediction: the cosine schedule's small noise near t=0 keeps DDIM-50's last
 # (deterministic, posterior-mean) step from thinning the data, and v-prediction stays
 # well-posed at t=T where the cosine ᾱ is ~1e-9 and an ε-model's x̂0 would blow up.
 # 48 wide with hardswish: one call on 2000 points costs ~1.6 ms on two CPU cores (SiLU: ~1.9 ms,
 # 128 wide: ~7 ms), so the app's DDPM run over all 1000 steps takes under 3 s; the 2D sets need
 # no more to meet their targets.
-DEFAULTS = {
-    "steps": 3000,
-    "batch_size": 1024,
-    "lr": 2e-3,
-    "warmup_steps": 100,
-    "ema_decay": 0.998,
-    "p_uncond": 0.15,
-    "schedule": "cosine",
-    "timesteps": 1000,
-    "prediction": "v_prediction",
-    "hidden": 48,
-    "layers": 3,
-    "fourier_bands": 0,
-    "activation": "hardswish",
-    "clip": 3.0,
-    "seed": 0,
-}
+DEFAULTS = recipe(
+    TrainConfig(),
+    MLPConfig(hidden=48, activation="hardswish", prediction="v_prediction"),
+    MLP_OPTIONS,
+    schedule="cosine", timesteps=1000, clip=3.0,
+)
 # EMNIST: the DDPM paper's linear schedule with ε-prediction, x̂0 clipped to the pixel
 # range [-1, 1]; the U-Net of diffusion_core.models.unet (560k parameters). 8000 steps
 # of 128 images is ~10 passes over the 104,691 training images.
-EMNIST_DEFAULTS = {
-    **DEFAULTS,
-    "steps": 8000,
-    "batch_size": 128,
-    "lr": 1e-3,
-    "warmup_steps": 200,
-    "ema_decay": 0.999,
-    "schedule": "linear",
-    "prediction": "epsilon",
-    "clip": 1.0,
-    "channels": list(UNetConfig.channels),
-    "blocks": list(UNetConfig.blocks),
-}
-MLP_OPTIONS = ("hidden", "layers", "fourier_bands", "activation")
-UNET_OPTIONS = ("channels", "blocks")
+EMNIST_DEFAULTS = recipe(
+    TrainConfig(steps=8000, batch_size=128, lr=1e-3, warmup_steps=200, ema_decay=0.999),
+    UNetConfig(),
+    UNET_OPTIONS,
+    schedule="linear", timesteps=1000, clip=1.0,
+)
 DATASETS = (*TOY_DATASETS, "emnist")
+
+
+def default_text(option: str) -> str:
+    """'(default X)', or '(default 2D: X, EMNIST: Y)' where the two recipes differ."""
+    toy, emnist = DEFAULTS.get(option), EMNIST_DEFAULTS.get(option)
+    shown = {key: ",".join(map(str, v)) if isinstance(v, tuple) else v for key, v in (("2D", toy), ("EMNIST", emnist))}
+    if option not in EMNIST_DEFAULTS:
+        return f"(default {shown['2D']})"
+    if option not in DEFAULTS:
+        return f"(default {shown['EMNIST']})"
+    return f"(default {toy})" if toy == emnist else f"(default 2D: {shown['2D']}, EMNIST: {shown['EMNIST']})"
 
 
 class CLIError(Exception):
@@ -102,7 +110,7 @@ def settings_for(args: argparse.Namespace) -> dict:
     """The dataset's shipped settings with the options the user gave laid over them."""
     emnist = args.dataset == "emnist"
     defaults = EMNIST_DEFAULTS if emnist else DEFAULTS
-    given = {k: v for k, v in vars(args).items() if k in {*defaults, *UNET_OPTIONS} and v is not None}
+    given = {k: v for k, v in vars(args).items() if k in {*DEFAULTS, *EMNIST_DEFAULTS} and v is not None}
     wrong = [k for k in given if k in (MLP_OPTIONS if emnist else UNET_OPTIONS)]
     if wrong:
         which = "the 2D models' MLP" if emnist else "the EMNIST U-Net"
@@ -113,32 +121,12 @@ def settings_for(args: argparse.Namespace) -> dict:
 
 def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]:
     if dataset == "emnist":
-        architecture, class_names = "UNet", BYCLASS_NAMES
-        model = UNetConfig(
-            num_classes=len(class_names),
-            channels=tuple(s["channels"]),
-            blocks=tuple(s["blocks"]),
-            prediction=s["prediction"],
-        )
+        architecture, class_names, network, options = "UNet", BYCLASS_NAMES, UNetConfig, UNET_OPTIONS
     else:
-        architecture, class_names = "FiLMMLP", CLASS_NAMES[dataset]
-        model = MLPConfig(
-            num_classes=len(class_names),
-            hidden=s["hidden"],
-            num_layers=s["layers"],
-            fourier_bands=s["fourier_bands"],
-            activation=s["activation"],
-            prediction=s["prediction"],
-        )
-    train = TrainConfig(
-        steps=s["steps"],
-        batch_size=s["batch_size"],
-        lr=s["lr"],
-        warmup_steps=s["warmup_steps"],
-        ema_decay=s["ema_decay"],
-        p_uncond=s["p_uncond"],
-        seed=s["seed"],
-    )
+        architecture, class_names, network, options = "FiLMMLP", CLASS_NAMES[dataset], MLPConfig, MLP_OPTIONS
+    fields = {name: tuple(s[option]) if isinstance(s[option], list) else s[option] for option, name in options.items()}
+    model = network(num_classes=len(class_names), prediction=s["prediction"], **fields)
+    train = TrainConfig(**{name: s[name] for name in TRAIN_OPTIONS})
     schedule = NoiseSchedule.create(s["schedule"], s["timesteps"]).config()
     clip = None if s["clip"] is None else (-float(s["clip"]), float(s["clip"]))
     config = CheckpointConfig(model, schedule, class_names, dataset, clip, train.to_dict(), architecture)
@@ -237,19 +225,8 @@ def run_emnist_eval(folder: Path, pipeline: Pipeline, args: argparse.Namespace) 
     settings = EMNISTEvalSettings(per_class=args.per_class, n_frechet=args.n_frechet)
     start = time.perf_counter()
     report, characters = evaluate_emnist(pipeline, classifier, load_emnist(args.data_dir, "byclass"), settings)
-    config = pipeline.config
-    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
-    for line in report.lines(config.class_names):
-        print("  " + line)
-    passed = meets_emnist_targets(report)
-    print("  targets met" if passed else "  TARGETS NOT MET")
-    if not args.no_card:
-        picture = character_grid_png(characters[:, :10], config.class_names)
-        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture)
-        write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
-        card = model_card(config, report, config.training.get("command", "(unknown)"))
-        write_file_atomically(folder / "README.md", card.encode())
-    return passed
+    picture = (lambda: character_grid_png(characters[:, :10], pipeline.config.class_names))
+    return report_and_card(folder, pipeline, report, meets_emnist_targets(report), picture, start, args)
 
 
 def run_eval(target: str, args: argparse.Namespace) -> bool:
@@ -261,20 +238,28 @@ def run_eval(target: str, args: argparse.Namespace) -> bool:
     settings = EvalSettings(n_samples=args.n_samples, n_conformity=args.n_conformity)
     start = time.perf_counter()
     report = evaluate(pipeline, config.dataset, settings)
-    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
-    for line in report.lines(config.class_names):
-        print("  " + line)
-    passed = meets_targets(report)
-    print("  targets met" if passed else "  TARGETS NOT MET")
-    if not args.no_card:
-        per_class = min(1000, args.n_conformity)
+
+    def picture() -> bytes:
         data, data_labels = toy_dataset(config.dataset, 2000, seed=1)
         panels = [("data", data, data_labels)]
         for weight in (0.0, 3.0):
-            points, labels = sample_with_labels(pipeline, per_class, guidance=weight)
+            points, labels = sample_with_labels(pipeline, min(1000, args.n_conformity), guidance=weight)
             panels.append((f"samples, DDIM-50, w={weight:g}", points, labels))
-        picture = scatter_png(panels)
-        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture)
+        return scatter_png(panels)
+
+    return report_and_card(folder, pipeline, report, meets_targets(report), picture, start, args)
+
+
+def report_and_card(folder: Path, pipeline: Pipeline, report, passed: bool, picture, start: float,
+                    args: argparse.Namespace) -> bool:
+    """Print an evaluation's figures; unless --no-card, write eval.json, the samples picture and the card."""
+    config = pipeline.config
+    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
+    for line in report.lines(config.class_names):
+        print("  " + line)
+    print("  targets met" if passed else "  TARGETS NOT MET")
+    if not args.no_card:
+        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture())
         write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
         card = model_card(config, report, config.training.get("command", "(unknown)"))
         write_file_atomically(folder / "README.md", card.encode())
@@ -297,24 +282,24 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
 
     def training_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--steps", type=int, help=f"optimiser steps (default {DEFAULTS['steps']})")
-        p.add_argument("--batch-size", type=int, help=f"points per step (default {DEFAULTS['batch_size']})")
-        p.add_argument("--lr", type=float, help=f"peak AdamW learning rate, cosine-decayed to 0 (default {DEFAULTS['lr']})")
-        p.add_argument("--warmup-steps", type=int, help=f"linear LR warmup steps (default {DEFAULTS['warmup_steps']})")
-        p.add_argument("--ema-decay", type=float, help=f"EMA decay of the saved weights (default {DEFAULTS['ema_decay']})")
-        p.add_argument("--p-uncond", type=float, help=f"label dropout probability (default {DEFAULTS['p_uncond']})")
-        p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule (default {DEFAULTS['schedule']})")
-        p.add_argument("--timesteps", type=int, help=f"diffusion steps T (default {DEFAULTS['timesteps']})")
-        p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target (default {DEFAULTS['prediction']})")
-        p.add_argument("--channels", type=widths, help=f"emnist: U-Net widths per level, e.g. 32,96 (default {EMNIST_DEFAULTS['channels']})")
-        p.add_argument("--blocks", type=widths, help=f"emnist: residual blocks per level (default {EMNIST_DEFAULTS['blocks']})")
-        p.add_argument("--hidden", type=int, help=f"MLP width (default {DEFAULTS['hidden']})")
-        p.add_argument("--layers", type=int, help=f"FiLM hidden layers (default {DEFAULTS['layers']})")
-        p.add_argument("--fourier-bands", type=int, help="Fourier input-feature octaves, 0 for raw x (default 0)")
-        p.add_argument("--activation", choices=sorted(ACTIVATIONS),
-                       help=f"the MLP trunk's nonlinearity (default {DEFAULTS['activation']})")
-        p.add_argument("--clip", type=float, help=f"clip x̂0 to [-CLIP, CLIP] when sampling (default {DEFAULTS['clip']})")
-        p.add_argument("--seed", type=int, help="seed of data, noise and initialisation (default 0)")
+        d = default_text
+        p.add_argument("--steps", type=int, help=f"optimiser steps {d('steps')}")
+        p.add_argument("--batch-size", type=int, help=f"points or images per step {d('batch_size')}")
+        p.add_argument("--lr", type=float, help=f"peak AdamW learning rate, cosine-decayed to 0 {d('lr')}")
+        p.add_argument("--warmup-steps", type=int, help=f"linear LR warmup steps {d('warmup_steps')}")
+        p.add_argument("--ema-decay", type=float, help=f"EMA decay of the saved weights {d('ema_decay')}")
+        p.add_argument("--p-uncond", type=float, help=f"label dropout probability {d('p_uncond')}")
+        p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule {d('schedule')}")
+        p.add_argument("--timesteps", type=int, help=f"diffusion steps T {d('timesteps')}")
+        p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target {d('prediction')}")
+        p.add_argument("--channels", type=widths, help=f"emnist: U-Net widths per level, e.g. 32,96 {d('channels')}")
+        p.add_argument("--blocks", type=widths, help=f"emnist: residual blocks per level {d('blocks')}")
+        p.add_argument("--hidden", type=int, help=f"2D: MLP width {d('hidden')}")
+        p.add_argument("--layers", type=int, help=f"2D: FiLM hidden layers {d('layers')}")
+        p.add_argument("--fourier-bands", type=int, help=f"2D: Fourier input-feature octaves, 0 for raw x {d('fourier_bands')}")
+        p.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"2D: the MLP trunk's nonlinearity {d('activation')}")
+        p.add_argument("--clip", type=float, help=f"clip x̂0 to [-CLIP, CLIP] when sampling {d('clip')}")
+        p.add_argument("--seed", type=int, help=f"seed of data, noise and initialisation {d('seed')}")
         p.add_argument("--device", help="torch device (default: $DIFFUSION_DEVICE, else CUDA, MPS, CPU)")
         p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
         p.add_argument("--save-every", type=int, default=1000, help="save (and keep resumable) every N steps; 0: at the end")

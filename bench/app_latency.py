@@ -1,7 +1,7 @@
 """How long does a visitor wait? Time to the first streamed frame and to the final result.
 
 Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, on the
-shipped checkpoints; a stand-in of the same size fills in for a missing one), then
+shipped checkpoints), then
 for each case calls /sample from this process through two clients:
   http           - Gradio's HTTP API (POST /gradio_api/call/sample, then its event
                    stream), read as it arrives, as a browser or curl sees the app
@@ -17,7 +17,7 @@ and prints medians over repeats of
 Targets on 2 CPU cores: first ≤ 0.3 s (2D), ≤ 0.5 s (EMNIST); moons DDPM-1000 on 2000
 points ≤ 3 s end to end; EMNIST 16 characters ≤ 4 s; ratio ≤ 1.3.
 
-    python bench/app_latency.py [--repeats 3]
+    python -m bench.app_latency [--repeats 3]     # from the repository root
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 CASES = [
@@ -46,26 +46,21 @@ CASES = [
 
 
 def bench_cache():
-    """checkpoints/, plus stand-ins for what is missing (said on stderr): for EMNIST an untrained
-    default-size UNet behind ImagePipeline (so its cost is real), for moons an exact mixture denoiser."""
-    import torch
-    from app_standins import ImagePipeline, points_pipeline
+    """The shipped checkpoints, as `python app.py` serves them (every case needs its model)."""
+    from diffusion_core.demo.cache import ModelCache
 
-    from diffusion_core import serving
-    from diffusion_core.models import UNet, UNetConfig
-
-    cache = serving.ModelCache()
+    cache = ModelCache()
     cache.preload()
-    if "emnist" not in cache.names():
-        torch.manual_seed(0)
-        names = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        cache.add("emnist", ImagePipeline(UNet(UNetConfig(num_classes=len(names))), class_names=tuple(names)))
-        print("emnist: no checkpoint, using an untrained UNet(UNetConfig()) stand-in", file=sys.stderr)
-    if "moons" not in cache.names():
-        cache.add("moons", points_pipeline())
-        print("moons: no checkpoint, using the exact-mixture stand-in (cheaper than the MLP)",
-              file=sys.stderr)
+    missing = sorted({case[1] for case in CASES} - set(cache.names()))
+    if missing:
+        raise SystemExit(f"no checkpoint for {', '.join(missing)} in {cache.root}; train it with train_toy.py")
     return cache
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def serve(port: int) -> None:
@@ -127,7 +122,7 @@ def timed_client(client, request) -> tuple[float, float, dict]:
 
 
 def bare_seconds(cache, request) -> float:
-    from diffusion_core.threads import SHARE
+    from diffusion_core.demo.threads import SHARE
 
     model, sampler, steps, eta, class_name, guidance, n, seed = request
     pipeline = cache.get(model)
@@ -153,11 +148,10 @@ def main() -> None:
         return
 
     import httpx
-    from app_standins import free_port
     from gradio_client import Client
 
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=ROOT)
+    child = subprocess.Popen([sys.executable, "-m", "bench.app_latency", "--serve", str(port)], cwd=ROOT)
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_until_up(url, child)

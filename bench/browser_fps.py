@@ -11,7 +11,7 @@ the shown frame's title (the canvas's, or the plotly figure's) once per display 
 The naive app yields one plotly figure to a gr.Plot for the same frames the live canvas
 gets (keyframes plus one every 1/30 s), built with plotly's ScatterGL or its SVG Scatter.
 
-    python bench/browser_fps.py [--points 2000] [--cases ddpm-1000 ddim-50]
+    python -m bench.browser_fps [--points 2000] [--cases ddpm-1000 ddim-50]
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from app_latency import bench_cache, wait_until_up
+from bench.app_latency import bench_cache, free_port, wait_until_up
 
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -54,8 +53,8 @@ def serve_naive(port: int, points: int) -> None:
     import gradio as gr
     import plotly.graph_objects as go
 
-    from diffusion_core import plots
-    from diffusion_core.frames import FrameSchedule
+    from diffusion_core.demo import plots
+    from diffusion_core.demo.frames import FrameSchedule
 
     cache = bench_cache()
     pipeline = cache.get("moons")
@@ -125,15 +124,13 @@ def main() -> None:
         serve_naive(args.serve_naive, args.points)
         return
 
-    from app_standins import free_port
     from playwright.sync_api import sync_playwright
 
     app_port, naive_port = free_port(), free_port()
-    latency_bench = str(ROOT / "bench" / "app_latency.py")
     children = [
-        subprocess.Popen([sys.executable, latency_bench, "--serve", str(app_port)], cwd=ROOT),
+        subprocess.Popen([sys.executable, "-m", "bench.app_latency", "--serve", str(app_port)], cwd=ROOT),
         subprocess.Popen(
-            [sys.executable, __file__, "--serve-naive", str(naive_port), "--points", str(args.points)],
+            [sys.executable, "-m", "bench.browser_fps", "--serve-naive", str(naive_port), "--points", str(args.points)],
             cwd=ROOT,
         ),
     ]

@@ -23,16 +23,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from diffusion_core import NoiseSchedule, sample  # noqa: E402
-from diffusion_core.models import UNet, UNetConfig  # noqa: E402
-from diffusion_core.training import TrainConfig, Trainer  # noqa: E402
+from diffusion_core import NoiseSchedule, sample
+from diffusion_core.models import UNet, UNetConfig
+from diffusion_core.training import TrainConfig, Trainer
 
 DESIGNS = {
     "baseline": UNetConfig(patch=1, channels=(32, 64, 128), blocks=(1, 1, 1), attention=False),

@@ -18,18 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from diffusion_core import NoiseSchedule, sample  # noqa: E402
-from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding  # noqa: E402
+from diffusion_core import NoiseSchedule, sample
+from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR
 
 
 class TinyConvNet(nn.Module):
@@ -49,7 +46,7 @@ class TinyConvNet(nn.Module):
 
 
 def shipped_mlp() -> tuple[FiLMMLP, str]:
-    config_path = ROOT / "checkpoints" / "moons" / "config.json"
+    config_path = CHECKPOINTS_DIR / "moons" / "config.json"
     if config_path.exists():
         config = MLPConfig.from_dict(json.loads(config_path.read_text())["model"])
         source = "checkpoints/moons architecture"

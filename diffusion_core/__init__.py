@@ -3,7 +3,7 @@
 from .data import TOY_DATASETS, toy_dataset
 from .device import pick_device
 from .parameterization import PREDICTION_TYPES
-from .pipeline import Pipeline, load_pipeline
+from .weights.pipeline import Pipeline, load_pipeline
 from .samplers import SAMPLERS, SPACINGS, SamplerStep, make_timesteps, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
 

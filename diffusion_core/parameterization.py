@@ -1,4 +1,4 @@
-"""What the network predicts, and the one place that converts it to (x̂0, ε̂) and the score.
+"""What the network predicts, the one place that converts it to (x̂0, ε̂) and the score, and the guidance mix.
 
 With x_t = √ᾱ x_0 + √(1-ᾱ) ε, a network may predict
     epsilon        ε                                   (DDPM)
@@ -78,3 +78,12 @@ def score_from_eps(eps: torch.Tensor, sqrt_1m_ab) -> torch.Tensor:
 def eps_from_score(score: torch.Tensor, sqrt_1m_ab) -> torch.Tensor:
     """Inverse of `score_from_eps`: ε = -√(1-ᾱ_t) ∇_x log p_t(x)."""
     return -sqrt_1m_ab * score
+
+
+def classifier_free_guidance(conditional: torch.Tensor, unconditional: torch.Tensor, guidance: float) -> torch.Tensor:
+    """ε̃ = (1 + w) ε̂(x_t, c) − w ε̂(x_t, ∅)  (Ho & Salimans 2022, eq. 6).
+
+    Every prediction type, and the score, is affine in ε̂ given the same x_t and t, so
+    the same mix of two raw model outputs (or two scores) guides ε̂ exactly.
+    """
+    return torch.lerp(unconditional, conditional, 1.0 + guidance)

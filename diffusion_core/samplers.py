@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .parameterization import check_prediction, to_x0_eps
+from .parameterization import check_prediction, classifier_free_guidance, to_x0_eps
 from .schedules import NoiseSchedule
 
 SAMPLERS = ("ddpm", "ddim")
@@ -189,9 +189,7 @@ def sample(
 
             if use_cfg:
                 cond, uncond = denoiser(torch.cat([x, x]), t_rows[i], model_labels).chunk(2)
-                # (1+w)·c - w·u. Every prediction type is affine in ε given the same
-                # x_t and t, so guiding the raw output equals guiding ε.
-                output = torch.lerp(uncond, cond, 1.0 + guidance)
+                output = classifier_free_guidance(cond, uncond, guidance)
             else:
                 output = denoiser(x, t_rows[i], model_labels)
 

@@ -1,8 +1,8 @@
-"""Stand-in pipelines for the app's tests and benchmarks, built here because no EMNIST checkpoint exists yet.
+"""Stand-in pipelines for the app's tests: small, fast models behind the app's `ServablePipeline` interface.
 
-`ImagePipeline` has the interface the app expects of an image model: `class_names`,
-`schedule`, `sample_shape = (1, 28, 28)` and `trajectory(n, sampler, steps, label,
-guidance, eta, seed)` yielding the sampler's steps with samples in [-1, 1].
+`ImagePipeline` is a tiny untrained 28×28 image model: `class_names`, `schedule`,
+`sample_shape = (1, 28, 28)`, `dataset = None` and `trajectory(n, sampler, steps,
+label, guidance, eta, seed)` yielding the sampler's steps with samples in [-1, 1].
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from torch import nn
 
 from diffusion_core import NoiseSchedule, sample
 from diffusion_core.analytic import GaussianMixture
-from diffusion_core.checkpoint import CheckpointConfig
+from diffusion_core.weights.checkpoint import CheckpointConfig
 from diffusion_core.models import MLPConfig, SinusoidalTimeEmbedding
-from diffusion_core.pipeline import Pipeline
-from diffusion_core.serving import ModelCache
+from diffusion_core.weights.pipeline import Pipeline
+from diffusion_core.demo.cache import ModelCache
 
 
 class TinyConvDenoiser(nn.Module):
@@ -44,6 +44,7 @@ class ImagePipeline:
     """A 28×28 image model behind the pipeline interface the app uses (stand-in for EMNIST)."""
 
     sample_shape = (1, 28, 28)
+    dataset = None
 
     def __init__(self, model: nn.Module | None = None, class_names=tuple("ABCDEFGHIJ"), num_train_steps=1000):
         self.class_names = tuple(class_names)
@@ -51,7 +52,7 @@ class ImagePipeline:
         self.model = (model or TinyConvDenoiser(len(self.class_names))).eval()
 
     def trajectory(self, n=16, sampler="ddim", steps=None, label=None, guidance=0.0, eta=0.0, seed=None):
-        index = None if label is None else self.class_names.index(label)
+        index = self.class_names.index(label) if isinstance(label, str) else label
         return sample(
             self.model,
             self.schedule,
@@ -60,7 +61,7 @@ class ImagePipeline:
             steps=steps or 50,
             eta=eta,
             labels=index,
-            guidance=guidance if index is not None else 0.0,
+            guidance=guidance,
             clip_range=(-1.0, 1.0),
             generator=seed,
         )
@@ -105,7 +106,7 @@ class PacedPipeline:
     def __init__(self, pipeline, step_s: float = 0.004):
         self.pipeline, self.step_s = pipeline, step_s
         self.class_names, self.schedule = pipeline.class_names, pipeline.schedule
-        self.config = pipeline.config
+        self.sample_shape, self.dataset = pipeline.sample_shape, pipeline.dataset
 
     def trajectory(self, *args, **kwargs):
         for step in self.pipeline.trajectory(*args, **kwargs):

@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from diffusion_core.checkpoint import CheckpointConfig, save_checkpoint
-from diffusion_core.model_card import model_card
+from diffusion_core.weights.checkpoint import CheckpointConfig, save_checkpoint
+from diffusion_core.weights.cards import model_card
 from diffusion_core.models import MLPConfig
 from diffusion_core.schedules import NoiseSchedule
 

@@ -17,7 +17,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from diffusion_core import plots
+from diffusion_core.demo import plots
 
 ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0", "field")
 
@@ -219,7 +219,7 @@ def test_scrub_before_any_run_says_to_run_first(served):
 def test_changing_the_model_updates_classes_steps_and_sample_limit(served, client):
     cache = served[0]
     info = cache.info("emnist")
-    classes, steps, count, _, plot, images = client.predict(
+    classes, steps, count, _, plot, images, *_ = client.predict(
         "emnist", "upper moon", 50, 2000, api_name="/model_controls"
     )
     assert [c[0] for c in classes["choices"]] == ["unconditional", *info.class_names]
@@ -252,11 +252,11 @@ def test_papers_tables_show_the_evaluated_figures_of_the_chosen_model(served, cl
     cache, _ = served
     evaluated = [name for name in cache.names() if cache.folder(name) and (cache.folder(name) / "eval.json").is_file()]
     assert evaluated, "the shipped 2D models carry eval.json"
-    guidance, steps = client.predict(evaluated[0], api_name="/papers_tables")
+    *_, guidance, steps = client.predict(evaluated[0], "unconditional", 50, 16, api_name="/model_controls")
     assert guidance["visible"] is True and steps["visible"] is True
     names = [trace["name"] for trace in json.loads(guidance["value"]["plot"])["data"]]
     assert any(name.startswith("conformity") for name in names)
-    guidance, steps = client.predict("paced", api_name="/papers_tables")  # a stand-in: never evaluated
+    *_, guidance, steps = client.predict("paced", "unconditional", 50, 16, api_name="/model_controls")  # never evaluated
     assert guidance["visible"] is False and steps["visible"] is False
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffusion_core.frames import (
+from diffusion_core.demo.frames import (
     FrameSchedule,
     StoredRun,
     TrajectoryStore,

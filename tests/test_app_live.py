@@ -11,10 +11,16 @@ import torch
 from app_standins import PacedPipeline, points_pipeline, standin_cache
 from PIL import Image
 
-from diffusion_core import live, make_timesteps, plots, quality, serving
+from diffusion_core import make_timesteps
+
+from diffusion_core.demo import live, plots, quality
+
+from diffusion_core.demo.cache import ModelCache, ModelInfo
+
+from diffusion_core.demo.requests import RequestError, validate_request
 from diffusion_core.data import toy_dataset
-from diffusion_core.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
-from diffusion_core.threads import CoreShare
+from diffusion_core.demo.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
+from diffusion_core.demo.threads import CoreShare
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +38,7 @@ GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_nam
 
 
 def request(cache, **changes):
-    return serving.validate_request(cache, **{**GOOD, **changes})
+    return validate_request(cache, **{**GOOD, **changes})
 
 
 def run(cache, store, **changes):
@@ -94,7 +100,7 @@ class ThreadCounting(PacedPipeline):
 def test_a_lone_run_samples_on_every_core_and_two_runs_split_them(store):
     share = CoreShare(cores=2)
     first, second = ThreadCounting(points_pipeline(), 0.01), ThreadCounting(points_pipeline(), 0.01)
-    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache = ModelCache(root=Path("/nonexistent"))
     cache.add("moons", first)
     cache.add("moons too", second)
     before = torch.get_num_threads()
@@ -126,8 +132,8 @@ class FailingPipeline:
     """Yields two steps of a real run, then fails like a broken model would."""
 
     def __init__(self, pipeline):
-        self.pipeline, self.class_names, self.schedule, self.config = (
-            pipeline, pipeline.class_names, pipeline.schedule, pipeline.config)
+        self.pipeline, self.class_names, self.schedule = pipeline, pipeline.class_names, pipeline.schedule
+        self.sample_shape, self.dataset = pipeline.sample_shape, pipeline.dataset
 
     def trajectory(self, *args, **kwargs):
         steps = self.pipeline.trajectory(*args, **kwargs)
@@ -137,7 +143,7 @@ class FailingPipeline:
 
 
 def test_an_error_in_the_sampling_thread_reaches_the_caller(store):
-    cache = serving.ModelCache(root=Path("/nonexistent"))
+    cache = ModelCache(root=Path("/nonexistent"))
     cache.add("moons", FailingPipeline(points_pipeline()))
     with pytest.raises(RuntimeError, match="the model broke at step 3"):
         list(live.run_sample(request(cache), cache, store))
@@ -214,9 +220,9 @@ def test_images_show_the_guess_grid_beside_the_current_one(cache, store):
 
 def test_scrubbing_an_unknown_run_or_frame_is_refused(cache, store):
     result = run(cache, store, steps=3)[-1]
-    with pytest.raises(serving.RequestError, match="press Run again"):
+    with pytest.raises(RequestError, match="press Run again"):
         live.scrub_message(store, cache, "no-such-run", 0)
-    with pytest.raises(serving.RequestError, match="frame must be a whole number from 0 to 2, got 3"):
+    with pytest.raises(RequestError, match="frame must be a whole number from 0 to 2, got 3"):
         live.scrub_message(store, cache, result.run_id, 3)
 
 
@@ -229,7 +235,7 @@ def test_gif_has_one_frame_per_stored_keyframe(cache, store, tmp_path, model, la
 
 
 def test_quality_meter_scores_real_data_near_one_and_shifted_data_far_worse():
-    info = serving.ModelInfo("moons", "points", (2,), ("upper moon", "lower moon"), 1000, "moons", 5000, 2000)
+    info = ModelInfo("moons", "points", (2,), ("upper moon", "lower moon"), 1000, "moons", 5000, 2000)
     points, labels = toy_dataset("moons", 6000, seed=123)
     upper = points[labels == 0][:1500].numpy()
     good = quality.quality_figures(info, 0, upper)
@@ -246,7 +252,7 @@ def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache)
 
 
 def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(cache, store):
-    from diffusion_core.field import decode_arrows, encode_arrows, grid_points, score_fields
+    from diffusion_core.demo.field import decode_arrows, encode_arrows, grid_points, score_fields
 
     updates = run(cache, store, steps=5, field="all")
     frames = [f for u in updates for f in json.loads(u.message)["frames"]]

@@ -10,14 +10,14 @@ import httpx
 import pytest
 from app_standins import free_port
 
-from diffusion_core import serving
+from diffusion_core.demo.cache import ModelCache
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
 def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
-    cache = serving.ModelCache()
+    cache = ModelCache()
     cache.preload()
     if not cache.names():
         pytest.skip("no loadable checkpoint in checkpoints/ (app.py refuses to start without one)")

@@ -1,4 +1,4 @@
-"""diffusion_core/serving.py: request validation, the model cache, CPU threads and the ZeroGPU wrapper."""
+"""diffusion_core/demo: request validation (requests.py), the model cache (cache.py), the ZeroGPU wrapper (gpu.py)."""
 
 import sys
 import threading
@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from app_standins import ImagePipeline, points_pipeline, standin_cache
 
-from diffusion_core import serving
+from diffusion_core.demo.cache import ModelCache, describe
+
+from diffusion_core.demo.gpu import on_gpu_when_available
+
+from diffusion_core.demo.requests import RequestError, SampleRequest, validate_request
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,7 @@ GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_nam
 
 
 def request(cache, **changes):
-    return serving.validate_request(cache, **{**GOOD, **changes})
+    return validate_request(cache, **{**GOOD, **changes})
 
 
 BAD_INPUTS = [
@@ -63,20 +67,21 @@ BAD_INPUTS = [
 
 @pytest.mark.parametrize("changes, message", BAD_INPUTS, ids=[str(c) for c, _ in BAD_INPUTS])
 def test_each_bad_input_is_refused_with_a_message_naming_value_and_allowed_range(cache, changes, message):
-    with pytest.raises(serving.RequestError) as error:
+    with pytest.raises(RequestError) as error:
         request(cache, **changes)
     assert message in str(error.value)
 
 
 def test_long_bad_values_are_shortened_in_the_message(cache):
-    with pytest.raises(serving.RequestError) as error:
+    with pytest.raises(RequestError) as error:
         request(cache, model="x" * 10_000)
     assert len(str(error.value)) < 200
 
 
 def test_valid_inputs_are_normalised(cache):
     checked = request(cache, sampler="DDPM", steps=20.0, seed=np.int64(5), class_name=None)
-    assert checked == serving.SampleRequest("moons", "ddpm", 20, 0.0, "unconditional", 2.0, 64, 5, False)
+    # Normal form: DDPM has no η and w only counts with a class, so both are dropped here.
+    assert checked == SampleRequest("moons", "ddpm", 20, None, "unconditional", 0.0, 64, 5, False)
     assert checked.label is None
 
 
@@ -92,7 +97,7 @@ def test_describe_refuses_samples_that_are_neither_points_nor_images():
     schedule = types.SimpleNamespace(num_train_steps=10)
     odd = types.SimpleNamespace(sample_shape=(3,), class_names=(), schedule=schedule)
     with pytest.raises(ValueError, match=r"shape \(3,\) are neither 2D points nor \(C, H, W\) images"):
-        serving.describe("odd", odd)
+        describe("odd", odd)
 
 
 def test_cache_loads_each_model_once_under_concurrent_first_requests(tmp_path):
@@ -105,7 +110,7 @@ def test_cache_loads_each_model_once_under_concurrent_first_requests(tmp_path):
         time.sleep(0.05)
         return points_pipeline()
 
-    cache = serving.ModelCache(root=tmp_path, loader=slow_loader)
+    cache = ModelCache(root=tmp_path, loader=slow_loader)
     results = []
     threads = [threading.Thread(target=lambda: results.append(cache.get("moons"))) for _ in range(8)]
     for thread in threads:
@@ -128,7 +133,7 @@ def test_cache_drops_a_folder_that_fails_to_load_and_keeps_serving_the_rest(tmp_
             raise ValueError("config.json: missing keys")
         return ImagePipeline() if path.name == "emnist" else points_pipeline()
 
-    cache = serving.ModelCache(root=tmp_path, loader=loader)
+    cache = ModelCache(root=tmp_path, loader=loader)
     assert cache.names() == ["moons", "emnist", "broken"]
     assert cache.preload() == {"broken": "config.json: missing keys"}
     assert cache.names() == ["moons", "emnist"]
@@ -139,8 +144,8 @@ def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypat
         return 1
 
     monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces → ImportError
-    assert serving.on_gpu_when_available(fn) is fn
+    assert on_gpu_when_available(fn) is fn
     fake = types.ModuleType("spaces")
     fake.GPU = lambda f: ("wrapped", f)
     monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert serving.on_gpu_when_available(fn) == ("wrapped", fn)
+    assert on_gpu_when_available(fn) == ("wrapped", fn)

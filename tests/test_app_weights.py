@@ -9,8 +9,9 @@ import torch
 from hub_helpers import REPO, make_checkpoint
 
 import app
-from diffusion_core import hub, weights_source
-from diffusion_core.serving import ModelCache, RequestError
+from diffusion_core.weights import hub, source as weights_source
+from diffusion_core.demo.cache import ModelCache
+from diffusion_core.demo.requests import RequestError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

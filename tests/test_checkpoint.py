@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from diffusion_core import checkpoint
-from diffusion_core.checkpoint import (
+from diffusion_core.weights import checkpoint
+from diffusion_core.weights.checkpoint import (
     CheckpointConfig,
     CheckpointError,
     load_config,

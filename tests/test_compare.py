@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from app_standins import standin_cache
 
-from diffusion_core import serving
-from diffusion_core.compare import compare
+from diffusion_core.demo.requests import validate_request
+from diffusion_core.demo.compare import compare
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -18,7 +18,7 @@ def cache():
 def side(cache, **changes):
     values = {"model": "moons", "sampler": "ddim", "steps": 20, "eta": 0.0, "class_name": "upper moon",
               "guidance": 0.0, "num_samples": 30, "seed": 4, **changes}
-    return serving.validate_request(cache, **values)
+    return validate_request(cache, **values)
 
 
 def test_ddpm_and_ddim_with_eta_one_on_all_steps_start_from_the_same_noise_and_agree(cache):

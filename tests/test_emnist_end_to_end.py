@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 import train_toy
-from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_config, load_model, save_checkpoint
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_config, load_model, save_checkpoint
 from diffusion_core.data.emnist import BYCLASS_NAMES
 from diffusion_core.models import ClassifierConfig, UNet, UNetConfig
-from diffusion_core.models.classifier import ClassifierTraining, train_classifier
-from diffusion_core.pipeline import CHECKPOINTS_DIR, load_pipeline
+from diffusion_core.evaluation.judge import ClassifierTraining, train_classifier
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, load_pipeline
 from diffusion_core.schedules import NoiseSchedule
 from emnist_files import upright_l, write_split
 

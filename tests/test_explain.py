@@ -1,6 +1,6 @@
 """The explanation panel follows the controls and carries the seeds' equations."""
 
-from diffusion_core.explain import explanation
+from diffusion_core.demo.explain import explanation
 
 
 def test_ddpm_on_all_steps_shows_the_ancestral_step_and_no_respacing():

@@ -5,8 +5,8 @@ import torch
 
 from diffusion_core.analytic import GaussianMixture
 from diffusion_core.data import toy_dataset
-from diffusion_core.field import decode_arrows, encode_arrows, field_payload, grid_points, score_fields
-from diffusion_core.pipeline import load_pipeline
+from diffusion_core.demo.field import decode_arrows, encode_arrows, field_payload, grid_points, score_fields
+from diffusion_core.weights.pipeline import load_pipeline
 from diffusion_core.schedules import NoiseSchedule
 
 pytestmark = pytest.mark.usefixtures("single_thread")

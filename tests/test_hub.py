@@ -1,4 +1,4 @@
-"""diffusion_core.hub against tests/fake_hub.py: the real huggingface_hub client, pointed at 127.0.0.1."""
+"""diffusion_core.weights.hub against tests/fake_hub.py: the real huggingface_hub client, pointed at 127.0.0.1."""
 
 import argparse
 import json
@@ -13,10 +13,10 @@ import pytest
 import torch
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
-from diffusion_core import hub, weights_source
-from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
-from diffusion_core.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.pipeline import Pipeline
+from diffusion_core.weights import hub, source as weights_source
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
+from diffusion_core.weights.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
+from diffusion_core.weights.pipeline import Pipeline
 from diffusion_core.schedules import NoiseSchedule
 from hub_helpers import COMMAND, FAKE_TOKEN, REPO, make_checkpoint
 
@@ -314,7 +314,7 @@ def test_a_fresh_process_finds_the_hub_through_hf_endpoint_alone(fake_hub, tmp_p
     local = make_checkpoint(tmp_path / "moons")
     commit = hub.push_checkpoint(local, REPO).commit
     script = (
-        "import sys; from diffusion_core.hub import pull_checkpoint; "
+        "import sys; from diffusion_core.weights.hub import pull_checkpoint; "
         f"print(pull_checkpoint({REPO!r}, 'moons', revision={commit!r}))"
     )
     env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "home"),

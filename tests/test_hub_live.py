@@ -13,7 +13,7 @@ import torch
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
 
-from diffusion_core import hub
+from diffusion_core.weights import hub
 from test_hub import make_checkpoint, samples
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core.metrics import (
+from diffusion_core.evaluation.metrics import (
     SlicedWassersteinReference,
     class_conformity,
     frechet_distance,

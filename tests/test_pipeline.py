@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from diffusion_core.checkpoint import CheckpointConfig, CheckpointError, save_checkpoint
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, save_checkpoint
 from diffusion_core.models import FiLMMLP, MLPConfig
-from diffusion_core.pipeline import load_pipeline, resolve_checkpoint
+from diffusion_core.weights.pipeline import load_pipeline, resolve_checkpoint
 from diffusion_core.schedules import NoiseSchedule
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -59,7 +59,7 @@ def test_an_unknown_checkpoint_name_lists_what_is_available(tmp_path):
 
 def test_shipped_moons_checkpoint_samples_close_to_the_data_and_obeys_labels():
     from diffusion_core.data import toy_dataset
-    from diffusion_core.metrics import class_conformity, sliced_wasserstein_ratio
+    from diffusion_core.evaluation.metrics import class_conformity, sliced_wasserstein_ratio
 
     pipe = load_pipeline("moons", device="cpu")
     assert pipe.class_names == ("upper moon", "lower moon")

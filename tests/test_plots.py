@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from diffusion_core import plots
+from diffusion_core.demo import plots
+from diffusion_core.evaluation.pictures import image_grid
 
 
 def test_encoded_points_decode_to_within_half_a_quantization_step():
@@ -44,24 +45,10 @@ def test_step_title_names_sampler_step_and_timestep():
     assert plots.step_title("ddim", 11, 50, 779) == "DDIM · step 12/50 · t = 779"
 
 
-def test_image_grid_tiles_images_in_reading_order_with_padding():
-    images = np.stack([np.full((1, 4, 3), v) for v in (-1.0, 0.0, 1.0)])  # 3 images, 4×3
-    grid = plots.image_grid(images, columns=2, pad=1)
-    assert grid.shape == (2 * (4 + 1) + 1, 2 * (3 + 1) + 1) and grid.dtype == np.uint8
-    assert (grid[1:5, 1:4] == 0).all()      # first image: black (-1)
-    assert (grid[1:5, 5:8] == 128).all()    # second: mid grey (0 → 127.5 rounds to 128)
-    assert (grid[6:10, 1:4] == 255).all()   # third, next row: white (+1)
-    assert grid[0].max() == 0 and grid[:, 4].max() == 0  # padding stays dark
-
-
-def test_grid_columns_make_a_near_square_grid():
-    assert [plots.grid_columns(n) for n in (1, 2, 4, 5, 16, 17, 64)] == [1, 2, 2, 3, 4, 5, 8]
-
-
 def test_images_frame_carries_the_grid_pixels():
     images = np.random.default_rng(1).uniform(-1, 1, size=(16, 1, 28, 28))
     frame = plots.images_frame(images, "t", 1.0, 0, 1, 0)
-    grid = plots.image_grid(images)
+    grid = image_grid(images)
     pixels = np.frombuffer(base64.b64decode(frame["pixels"]), dtype=np.uint8)
     assert (frame["height"], frame["width"]) == grid.shape
     assert np.array_equal(pixels.reshape(grid.shape), grid)
@@ -72,7 +59,7 @@ def test_images_frame_puts_the_guess_grid_beside_when_given():
     guess = np.ones((4, 1, 28, 28))
     frame = plots.images_frame(images, "t", 1.0, 0, 1, 0, guess)
     pixels = np.frombuffer(base64.b64decode(frame["x0_pixels"]), dtype=np.uint8)
-    assert np.array_equal(pixels.reshape(frame["height"], frame["width"]), plots.image_grid(guess))
+    assert np.array_equal(pixels.reshape(frame["height"], frame["width"]), image_grid(guess))
     assert "x0_pixels" not in plots.images_frame(images, "t", 1.0, 0, 1, 0)
 
 

@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core import quality, serving
+from diffusion_core.demo import quality
+
+from diffusion_core.demo.cache import ModelInfo
 from diffusion_core.data.emnist import BYCLASS_NAMES
 from diffusion_core.models import CharacterClassifier, ClassifierConfig
-from diffusion_core.models.classifier import save_classifier
+from diffusion_core.evaluation.judge import save_classifier
 
-INFO = serving.ModelInfo("emnist", "images", (1, 28, 28), BYCLASS_NAMES, 1000, "emnist", 64, 16)
+INFO = ModelInfo("emnist", "images", (1, 28, 28), BYCLASS_NAMES, 1000, "emnist", 64, 16)
 REPORT = {
     "held_out_accuracy": 0.5, "held_out_accuracy_case_insensitive": 0.6, "case_merged_letters": "co",
     "train_images": 10, "held_out_images": 2, "epochs_completed": 1, "seconds": 1.0, "threads": 1,

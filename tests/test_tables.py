@@ -4,7 +4,7 @@ import json
 
 import plotly.graph_objects as go
 
-from diffusion_core.tables import guidance_sweep_figure, read_eval, steps_sweep_figure
+from diffusion_core.demo.tables import guidance_sweep_figure, read_eval, steps_sweep_figure
 
 EMNIST_REPORT = {
     "sweep": {

@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from diffusion_core.threads import CoreShare, available_cores
+from diffusion_core.demo.threads import CoreShare, available_cores
 
 
 @pytest.fixture(autouse=True)

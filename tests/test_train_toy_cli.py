@@ -3,7 +3,7 @@ import json
 import pytest
 
 import train_toy
-from diffusion_core.checkpoint import load_model
+from diffusion_core.weights.checkpoint import load_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,6 +1,6 @@
-"""Denoising networks: model(x_t, t, labels) with the sampler's denoiser signature; and the EMNIST judge."""
+"""Networks only: the denoisers, model(x_t, t, labels) with the sampler's denoiser signature, and the judge's CNN."""
 
-from .classifier import CharacterClassifier, ClassifierConfig, ClassifierLoadError, load_classifier
+from .classifier import CharacterClassifier, ClassifierConfig
 from .embeddings import FourierFeatures, SinusoidalTimeEmbedding
 from .mlp import FiLMMLP, MLPConfig
 from .unet import UNet, UNetConfig
@@ -8,12 +8,10 @@ from .unet import UNet, UNetConfig
 __all__ = [
     "CharacterClassifier",
     "ClassifierConfig",
-    "ClassifierLoadError",
     "FiLMMLP",
     "FourierFeatures",
     "MLPConfig",
     "SinusoidalTimeEmbedding",
     "UNet",
     "UNetConfig",
-    "load_classifier",
 ]

@@ -1,4 +1,4 @@
-"""Embeddings shared by the denoisers: sinusoidal timestep features and Fourier input features."""
+"""Embeddings shared by the denoisers: sinusoidal timestep features, Fourier input features, the null label."""
 
 from __future__ import annotations
 
@@ -48,3 +48,11 @@ class FourierFeatures(nn.Module):
             return x
         angles = (x[:, :, None] * self.frequencies).flatten(1)
         return torch.cat([x, angles.sin(), angles.cos()], dim=-1)
+
+
+def with_null_label(labels: torch.Tensor | None, t: torch.Tensor, null_label: int) -> torch.Tensor:
+    """Class labels (B,) with -1, or every row when labels is None, mapped to `null_label`: the row
+    index of the label embedding that the unconditional model of classifier-free guidance reads."""
+    if labels is None:
+        return torch.full_like(t, null_label)
+    return torch.where(labels < 0, torch.full_like(labels, null_label), labels)

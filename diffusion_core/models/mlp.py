@@ -8,14 +8,14 @@ conditioning vector c; every hidden layer is modulated as h ← h · (1 + scale(
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..parameterization import PREDICTION_TYPES
-from .embeddings import FourierFeatures, SinusoidalTimeEmbedding
+from .configs import ConfigRecord, check_positive_ints, check_prediction_field
+from .embeddings import FourierFeatures, SinusoidalTimeEmbedding, with_null_label
 
 
 # The trunk's nonlinearity, applied to every hidden unit of every point at every step.
@@ -25,7 +25,7 @@ ACTIVATIONS = {"silu": nn.functional.silu, "hardswish": nn.functional.hardswish}
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(ConfigRecord):
     """Everything that rebuilds a `FiLMMLP`; saved as the `model` entry of config.json."""
 
     data_dim: int = 2
@@ -40,33 +40,16 @@ class MLPConfig:
     activation: str = "silu"  # the trunk's; the conditioning path (computed once per t) keeps SiLU
 
     def __post_init__(self):
-        for name in ("data_dim", "num_classes", "hidden", "num_layers", "cond_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("data_dim", "num_classes", "hidden", "num_layers", "cond_dim"))
         if not isinstance(self.fourier_bands, int) or self.fourier_bands < 0:
             raise ValueError(f"model config fourier_bands must be an integer >= 0, got {self.fourier_bands!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"model config activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
-        if self.prediction not in PREDICTION_TYPES:
-            raise ValueError(
-                f"model config prediction {self.prediction!r} is not one of {', '.join(PREDICTION_TYPES)}"
-            )
+        check_prediction_field(self.prediction)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return (self.data_dim,)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MLPConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 MAX_RUNS = 8  # batches with more runs of equal (t, label) rows are modulated row by row
@@ -101,10 +84,7 @@ class FiLMMLP(nn.Module):
 
     def condition(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """c = MLP(emb(t)) + E[label], with label -1 (or None) mapped to the null label."""
-        if labels is None:
-            labels = torch.full_like(t, -1)
-        labels = torch.where(labels < 0, torch.full_like(labels, self.null_label), labels)
-        return self.cond_mlp(self.time_embedding(t)) + self.label_embedding(labels)
+        return self.cond_mlp(self.time_embedding(t)) + self.label_embedding(with_null_label(labels, t, self.null_label))
 
     def modulation(self, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Every layer's (shift, 1 + scale) for each row of (t, labels): (B, layers, 2, hidden)."""

@@ -14,17 +14,17 @@ back by pixel shuffle. Skips are concatenated once per level above the lowest.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..parameterization import PREDICTION_TYPES
-from .embeddings import SinusoidalTimeEmbedding
+from .configs import ConfigRecord, check_positive_ints, check_prediction_field
+from .embeddings import SinusoidalTimeEmbedding, with_null_label
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(ConfigRecord):
     """Everything that rebuilds a `UNet`; saved as the `model` entry of config.json.
 
     channels: width of each resolution level, from image_size / patch down, halving
@@ -50,18 +50,7 @@ class UNetConfig:
     def __post_init__(self):
         object.__setattr__(self, "channels", tuple(self.channels))
         object.__setattr__(self, "blocks", tuple(self.blocks))
-        for name in (
-            "image_size",
-            "image_channels",
-            "num_classes",
-            "patch",
-            "head_dim",
-            "groups",
-            "cond_dim",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("image_size", "image_channels", "num_classes", "patch", "head_dim", "groups", "cond_dim"))
         if not self.channels or not all(
             isinstance(c, int) and c > 0 and c % self.groups == 0 for c in self.channels
         ):
@@ -88,25 +77,11 @@ class UNetConfig:
             )
         if not isinstance(self.time_dim, int) or self.time_dim < 4 or self.time_dim % 2:
             raise ValueError(f"model config time_dim must be an even integer >= 4, got {self.time_dim!r}")
-        if self.prediction not in PREDICTION_TYPES:
-            raise ValueError(
-                f"model config prediction {self.prediction!r} is not one of {', '.join(PREDICTION_TYPES)}"
-            )
+        check_prediction_field(self.prediction)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return (self.image_channels, self.image_size, self.image_size)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "channels": list(self.channels), "blocks": list(self.blocks)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> UNetConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
 
 
 class ResBlock(nn.Module):
@@ -202,10 +177,7 @@ class UNet(nn.Module):
 
     def condition(self, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """c = MLP(emb(t)) + E[label], (B, cond_dim), with label -1 (or None) mapped to the null label."""
-        if labels is None:
-            labels = torch.full_like(t, -1)
-        labels = torch.where(labels < 0, torch.full_like(labels, self.null_label), labels)
-        return self.time_mlp(self.time_embedding(t)) + self.label_embedding(labels)
+        return self.time_mlp(self.time_embedding(t)) + self.label_embedding(with_null_label(labels, t, self.null_label))
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         c = nn.functional.silu(self.condition(t, labels))

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluation.judge import JUDGE_NAME
+from ..evaluation.pictures import image_grid
 from . import plots
+from .cache import ModelCache, ModelInfo, ServedModel
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
@@ -33,8 +36,8 @@ from .frames import (
     write_gif,
 )
 from .field import field_payload, grid_points, score_fields
-from .quality import JUDGE_NAME, quality_figures
-from .serving import UNCONDITIONAL, DataPicture, ModelCache, ModelInfo, RequestError, SampleRequest, number
+from .quality import quality_figures
+from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
 
 GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
@@ -65,8 +68,7 @@ class RunResult:
 
 
 def _frame(
-    info: ModelInfo,
-    picture: DataPicture | None,
+    served: ServedModel,
     sampler: str,
     field_at: Callable[[int], dict | None] | None,
     index,
@@ -77,32 +79,32 @@ def _frame(
 ) -> dict:
     title = plots.step_title(sampler, index, num_steps, t)
     progress = (index + 1) / num_steps
-    if info.kind == "images":
+    if served.info.kind == "images":
         return plots.images_frame(x, title, progress, index, num_steps, t, x0)
-    limit = picture.limit if picture is not None else plots.MIN_LIMIT
     arrows = field_at(t) if field_at is not None else None
-    return plots.points_frame(x, limit, title, progress, index, num_steps, t, x0, arrows)
+    return plots.points_frame(x, served.view_limit, title, progress, index, num_steps, t, x0, arrows)
 
 
-def _field_function(pipeline, request: SampleRequest, label_index: int | None, limit: float):
+def _field_function(served: ServedModel, request: SampleRequest):
     """`t -> field payload` for a 2D run with the field on (the arrows at the step's timestep), else None."""
     if request.field == "off":
         return None
-    points = grid_points(limit)
-    guidance = request.guidance if label_index is not None else 0.0
+    pipeline = served.pipeline
+    points = grid_points(served.view_limit)
 
     def field_at(t: int) -> dict | None:
-        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance)
+        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t,
+                              request.label_index, request.guidance)
         return field_payload(fields, request.field)
 
     return field_at
 
 
-def _background(cache: ModelCache, name: str, label_index: int | None) -> dict | None:
-    picture = cache.picture(name)
+def _background(served: ServedModel, label_index: int | None) -> dict | None:
+    picture = served.picture
     if picture is None:
         return None
-    key = f"{name}:{-1 if label_index is None else label_index}"
+    key = f"{served.info.name}:{-1 if label_index is None else label_index}"
     return plots.background(picture.data, picture.labels, picture.limit, key, label_index)
 
 
@@ -115,14 +117,15 @@ def _run_message(frames: list[dict], first: bool, background: dict | None, final
 
 def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL) -> str:
     """The canvas before any run: the model's data picture (2D) and a prompt to press Run."""
-    info = cache.info(name)
+    served = cache.served(name)
+    info = served.info
     label_index = info.class_names.index(class_name) if class_name in info.class_names else None
     if info.kind == "points":
         what = "the training data, faint"
     else:
         what = f"{info.sample_shape[-1]}×{info.sample_shape[-2]} images"
     frame = {"kind": "blank", "title": f"{name}: {what}. Press Run to watch the noise turn into samples."}
-    return plots.frame_message([frame], mode="replace", background=_background(cache, name, label_index))
+    return plots.frame_message([frame], mode="replace", background=_background(served, label_index))
 
 
 @dataclass(eq=False)
@@ -217,24 +220,12 @@ def run_sample(
     sampling thread at its next step.
     """
     start = time.perf_counter()
-    pipeline = cache.get(request.model)
-    info = cache.info(request.model)
-    picture = cache.picture(request.model)
-    label_index = None if request.label is None else info.class_names.index(request.label)
-    steps = pipeline.trajectory(
-        request.num_samples,
-        sampler=request.sampler,
-        steps=request.steps,
-        label=request.label,
-        guidance=request.guidance,
-        eta=request.eta,
-        seed=request.seed,
-    )
-    background = _background(cache, request.model, label_index)
+    served = cache.served(request.model)
+    steps = served.pipeline.trajectory(request.num_samples, **request.sampler_options())
+    background = _background(served, request.label_index)
+    field_at = _field_function(served, request) if served.info.kind == "points" else None
+    make_frame = functools.partial(_frame, served, request.sampler, field_at)
     mailbox = _Mailbox()
-    limit = picture.limit if picture is not None else plots.MIN_LIMIT
-    field_at = _field_function(pipeline, request, label_index, limit) if info.kind == "points" else None
-    make_frame = functools.partial(_frame, info, picture, request.sampler, field_at)
     worker = threading.Thread(
         target=_sample_into,
         args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share),
@@ -242,50 +233,78 @@ def run_sample(
         name=f"sample-{request.model}",
     )
     worker.start()
-    sent_frames = messages = 0
-    first_frame_s = None
-    last_send = -float("inf")
+    counts = _Counts()
     try:
         while True:
-            batch, done = _next_batch(mailbox, last_send + send_interval)
+            batch, done = _next_batch(mailbox, counts.last_send + send_interval)
             if done:
                 break
-            last_send = time.perf_counter()
-            first_frame_s = first_frame_s if first_frame_s is not None else last_send - start
-            sent_frames, messages = sent_frames + len(batch), messages + 1
+            counts.sent(len(batch), start)
             latest = batch[-1]
             progress = {"status": "sampling", "step": latest["index"] + 1, "num_steps": latest["num_steps"],
-                        "t": latest["t"], "elapsed_s": round(last_send - start, 2)}
-            yield LiveFrames(_run_message(batch, messages == 1, background), len(batch), progress)
+                        "t": latest["t"], "elapsed_s": round(counts.last_send - start, 2)}
+            yield LiveFrames(_run_message(batch, counts.messages == 1, background), len(batch), progress)
     finally:
         mailbox.stop.set()
     if mailbox.error is not None:
         raise mailbox.error
-    samples = mailbox.samples
-    final_message = _run_message(batch, messages == 0, background, final=True)
-    sent_frames, messages = sent_frames + len(batch), messages + 1
+    final_message = _run_message(batch, counts.messages == 0, background, final=True)
+    counts.frames, counts.messages = counts.frames + len(batch), counts.messages + 1
     run_id = uuid.uuid4().hex
     store.put(StoredRun(run_id, request.model, request.sampler, tuple(mailbox.keyframes)))
-    figure = grid = None
-    if info.kind == "points":
-        title = f"{request.model} · {request.sampler.upper()}-{request.steps} · {request.class_name}"
-        if request.label is not None:
-            title += f" · w = {request.guidance:g}"
-        limit = picture.limit if picture is not None else plots.MIN_LIMIT
-        data = picture.data if picture is not None else np.zeros((0, 2), np.float32)
-        labels = picture.labels if picture is not None else np.zeros(0, np.int64)
-        figure = plots.points_figure(samples, data, labels, info.class_names, limit, title)
-    else:
-        grid = plots.enlarged(plots.image_grid(samples), FINAL_GRID_PIXELS)
-    quality = quality_figures(info, label_index, samples, cache.root / JUDGE_NAME)
+    yield _result(request, served, mailbox, final_message, run_id, start, counts, cache.root / JUDGE_NAME)
+
+
+@dataclass
+class _Counts:
+    """What a run has streamed so far: frames, messages, when it sent the last and the first."""
+
+    frames: int = 0
+    messages: int = 0
+    last_send: float = -float("inf")
+    first_frame_s: float | None = None
+
+    def sent(self, frames: int, start: float) -> None:
+        self.last_send = time.perf_counter()
+        if self.first_frame_s is None:
+            self.first_frame_s = self.last_send - start
+        self.frames, self.messages = self.frames + frames, self.messages + 1
+
+
+def _final_picture(request: SampleRequest, served: ServedModel, samples: np.ndarray) -> tuple[object, object]:
+    """(plotly figure, None) for a 2D run, (None, enlarged grey grid) for an image run."""
+    if served.info.kind != "points":
+        return None, plots.enlarged(image_grid(samples), FINAL_GRID_PIXELS)
+    title = f"{request.model} · {request.sampler.upper()}-{request.steps} · {request.class_name}"
+    if request.label is not None:
+        title += f" · w = {request.guidance:g}"
+    picture = served.picture
+    data = picture.data if picture is not None else np.zeros((0, 2), np.float32)
+    labels = picture.labels if picture is not None else np.zeros(0, np.int64)
+    return plots.points_figure(samples, data, labels, served.info.class_names, served.view_limit, title), None
+
+
+def _result(
+    request: SampleRequest,
+    served: ServedModel,
+    mailbox: _Mailbox,
+    final_message: str,
+    run_id: str,
+    start: float,
+    counts: _Counts,
+    judge_folder: Path,
+) -> RunResult:
+    """The end of a run: its final picture, quality meter and JSON summary."""
+    info, samples = served.info, mailbox.samples
+    figure, grid = _final_picture(request, served, samples)
     sampling_s = mailbox.finished_at - start
     summary = {
         "model": request.model,
         "sampler": request.sampler,
         "steps": request.steps,
-        "eta": request.eta if request.sampler == "ddim" else None,
+        "eta": request.eta,
         "class": request.class_name,
-        "guidance": request.guidance if request.label is not None else 0.0,
+        "guidance": request.guidance,
         "num_samples": request.num_samples,
         "seed": request.seed,
         "show_x0": request.show_x0,
@@ -293,13 +312,13 @@ def run_sample(
         "sample_shape": [request.num_samples, *info.sample_shape],
         "elapsed_s": round(time.perf_counter() - start, 4),
         "sampling_s": round(sampling_s, 4),
-        "first_frame_s": round(first_frame_s if first_frame_s is not None else sampling_s, 4),
-        "frames_sent": sent_frames,
-        "messages_sent": messages,
-        "quality": quality,
+        "first_frame_s": round(counts.first_frame_s if counts.first_frame_s is not None else sampling_s, 4),
+        "frames_sent": counts.frames,
+        "messages_sent": counts.messages,
+        "quality": quality_figures(info, request.label_index, samples, judge_folder),
         "run_id": run_id,
     }
-    yield RunResult(run_id, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
+    return RunResult(run_id, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
 
 
 def _stored_run(store: TrajectoryStore, run_id) -> StoredRun:
@@ -313,11 +332,9 @@ def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None,
     """The canvas message showing keyframe `position` of a stored run (replacing whatever plays)."""
     run = _stored_run(store, run_id)
     frame = run.frames[number(position, "frame", 0, len(run.frames) - 1, whole=True)]
-    info = cache.info(run.model)
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
-    picture = cache.picture(run.model)
-    payload = _frame(info, picture, run.sampler, None, frame.index, frame.num_steps, frame.t, x, x0)
+    payload = _frame(cache.served(run.model), run.sampler, None, frame.index, frame.num_steps, frame.t, x, x0)
     return plots.frame_message([payload], mode="replace", final=True)
 
 
@@ -326,24 +343,17 @@ def trajectory_gif(
 ) -> Path:
     """Write the stored run's keyframes as an animated GIF and return its path (keeps the newest 64)."""
     run = _stored_run(store, run_id)
-    info = cache.info(run.model)
+    served = cache.served(run.model)
     pictures = []
-    if info.kind == "points":
-        picture = cache.picture(run.model)
-        limit = picture.limit if picture is not None else plots.MIN_LIMIT
-        if picture is not None:
-            backdrop = plots.background_raster(picture.data, picture.labels, limit)
-        else:
-            backdrop = np.full((360, 360, 3), 255, np.uint8)
+    if served.info.kind == "points":
+        backdrop = plots.backdrop(served.picture, served.view_limit)
         for frame in run.frames:
-            raster = plots.points_raster(frame.x.astype(np.float32), limit, backdrop)
-            caption = plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)
-            pictures.append(plots.captioned(raster, caption))
+            raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, backdrop)
+            pictures.append(plots.captioned(raster, plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
     else:
         for frame in run.frames:
-            grid = plots.image_grid(frame.x.astype(np.float32))
-            caption = plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)
-            pictures.append(plots.captioned(plots.enlarged(grid, 360), caption))
+            grid = plots.enlarged(image_grid(frame.x.astype(np.float32)), 360)
+            pictures.append(plots.captioned(grid, plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
     path = write_gif(pictures, Path(folder) / f"trajectory-{run.model}-{run.run_id[:8]}.gif")
     prune_folder(folder, keep=64)
     return path

@@ -17,6 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
+from ..evaluation.pictures import image_grid
+
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
 CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 SAMPLE_COLOR = "#1f4e9c"
@@ -97,33 +99,6 @@ def points_frame(
     if field is not None:
         frame["field"] = field
     return frame
-
-
-def to_pixels(images: np.ndarray) -> np.ndarray:
-    """Images in [-1, 1] (N, 1, H, W) or (N, H, W) → uint8 (N, H, W)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 4:
-        images = images[:, 0]
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def grid_columns(n: int) -> int:
-    """Columns of a near-square grid of n images."""
-    return max(1, int(np.ceil(np.sqrt(n))))
-
-
-def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile images in [-1, 1], (N, 1, H, W), into one uint8 grey picture with `pad` dark pixels between."""
-    pixels = to_pixels(images)
-    n, h, w = pixels.shape
-    columns = columns or grid_columns(n)
-    rows = -(-n // columns)
-    grid = np.zeros((rows * (h + pad) + pad, columns * (w + pad) + pad), dtype=np.uint8)
-    for k in range(n):
-        r, c = divmod(k, columns)
-        top, left = pad + r * (h + pad), pad + c * (w + pad)
-        grid[top : top + h, left : left + w] = pixels[k]
-    return grid
 
 
 def enlarged(picture: np.ndarray, target: int) -> np.ndarray:
@@ -249,6 +224,13 @@ def background_raster(data: np.ndarray, labels: np.ndarray, limit: float, size: 
         colour = _hex_rgb(CLASS_COLORS[int(k) % len(CLASS_COLORS)])
         picture[rows, cols] = 0.7 * 255.0 + 0.3 * colour
     return picture.astype(np.uint8)
+
+
+def backdrop(picture, limit: float, size: int = 360) -> np.ndarray:
+    """The faint data raster behind a 2D picture (`picture` has data, labels), or white without one."""
+    if picture is None:
+        return np.full((size, size, 3), 255, np.uint8)
+    return background_raster(picture.data, picture.labels, limit, size)
 
 
 def points_raster(points: np.ndarray, limit: float, backdrop: np.ndarray, dot: int = 2) -> np.ndarray:

@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .data import toy_dataset
+from ..data import toy_dataset
 from .metrics import class_conformity, sliced_wasserstein_ratio
-from .pipeline import Pipeline
+from ..weights.pipeline import Pipeline
 
 GUIDANCE_WEIGHTS = (0.0, 1.0, 3.0, 5.0)
 FRESH_SEEDS = tuple(10_000 + k for k in range(5))

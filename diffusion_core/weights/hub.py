@@ -39,9 +39,9 @@ from .checkpoint import (
     list_checkpoints,
     load_config,
     load_model,
-    replace_folder,
 )
-from .model_card import SAMPLE_IMAGE_NAME, repo_card
+from .atomic import replace_folder
+from .cards import SAMPLE_IMAGE_NAME, repo_card
 from .pipeline import CHECKPOINTS_DIR
 
 PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
-from .device import pick_device
-from .samplers import SAMPLERS, SamplerStep, sample
+from ..device import pick_device
+from ..samplers import SAMPLERS, SamplerStep, sample
 
-CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50}
 
 
@@ -41,6 +41,7 @@ class Pipeline:
         self.prediction = config.model.prediction
         self.clip_range = config.clip_range
         self.sample_shape = config.sample_shape  # (D,) for points, (C, H, W) for images
+        self.dataset = config.dataset
 
     def label_index(self, label: int | str | torch.Tensor | None) -> int | torch.Tensor | None:
         """A class index from a class name or index; None stays None (unconditional).
@@ -90,7 +91,7 @@ class Pipeline:
             steps=DEFAULT_STEPS[sampler] if steps is None else steps,
             eta=eta,
             labels=index,
-            guidance=guidance if index is not None else 0.0,
+            guidance=guidance,  # the sampler guides only when there are labels
             prediction=self.prediction,
             clip_range=self.clip_range,
             generator=seed,

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .data.emnist import CASE_MERGED_LETTERS, EMNIST, case_merged, split_indices
+from ..data.emnist import CASE_MERGED_LETTERS, EMNIST, case_merged, split_indices
 from .metrics import frechet_distance, mean_pairwise_distance
-from .models.classifier import CharacterClassifier, accuracy, predict
-from .pipeline import Pipeline
+from ..models.classifier import CharacterClassifier
+from .judge import accuracy, predict
+from ..weights.pipeline import Pipeline
 
 
 @dataclass(frozen=True)

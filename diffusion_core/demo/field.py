@@ -14,7 +14,7 @@ import base64
 import numpy as np
 import torch
 
-from .parameterization import to_x0_eps
+from ..parameterization import classifier_free_guidance, score_from_eps, to_x0_eps
 
 FIELD_MODES = ("off", "guided", "all")  # none; the field the sampler follows; conditional, unconditional, guided
 GRID_SIZE = 21  # arrows per side of the square view
@@ -50,11 +50,11 @@ def score_fields(
         labels[:n] = label
     times = torch.full((len(rows),), int(t), dtype=torch.long, device=device)
     _, eps = to_x0_eps(model(rows, times, labels), rows, sqrt_ab, sqrt_1m_ab, prediction)
-    scores = (-eps / sqrt_1m_ab).float().cpu()
+    scores = score_from_eps(eps, sqrt_1m_ab).float().cpu()
     if label is None:
         return {"unconditional": scores}
     conditional, unconditional = scores[:n], scores[n:]
-    guided = (1.0 + guidance) * conditional - guidance * unconditional
+    guided = classifier_free_guidance(conditional, unconditional, guidance)
     return {"conditional": conditional, "unconditional": unconditional, "guided": guided}
 
 

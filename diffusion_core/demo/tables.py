@@ -18,7 +18,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from .checkpoint import EVAL_NAME
+from ..weights.checkpoint import EVAL_NAME
 
 COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
 _FRECHET_NAME = re.compile(r"DDIM eta=(?P<eta>[01]), (?P<steps>\d+) steps")

@@ -1,58 +1,10 @@
-"""A checkpoint's README.md (Hub model card with YAML front matter) and its sample picture."""
+"""A checkpoint's README.md: the Hub model card with YAML front matter, and a repo's root card."""
 
 from __future__ import annotations
 
-import io
-
-import torch
-from PIL import Image, ImageDraw
-
 from .checkpoint import CheckpointConfig
 
-PALETTE = ((68, 1, 84), (253, 231, 37), (33, 145, 140), (229, 89, 52))
 SAMPLE_IMAGE_NAME = "samples.png"
-
-
-def scatter_png(panels: list[tuple[str, torch.Tensor, torch.Tensor]], size: int = 320) -> bytes:
-    """Side-by-side scatter plots rasterised with Pillow; panels of (title, points (N, 2), labels (N,)).
-
-    All panels share the bounds of the first, so they can be compared by eye.
-    """
-    reference = panels[0][1]
-    low, high = reference.min(0).values, reference.max(0).values
-    center, half = (low + high) / 2, float((high - low).max()) / 2 * 1.15
-    image = Image.new("RGB", (size * len(panels), size + 24), "white")
-    draw = ImageDraw.Draw(image)
-    for k, (title, points, labels) in enumerate(panels):
-        draw.text((k * size + 8, 4), title, fill="black")
-        pixels = ((points - center) / half * 0.5 + 0.5) * (size - 1)
-        for (px, py), label in zip(pixels.tolist(), labels.tolist()):
-            x, y = k * size + px, 24 + (size - 1 - py)
-            draw.ellipse((x - 1, y - 1, x + 1, y + 1), fill=PALETTE[label % len(PALETTE)])
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def character_grid_png(images: torch.Tensor, row_names: tuple[str, ...], scale: int = 1) -> bytes:
-    """One row per class: its name, then its characters; images (rows, columns, 1, H, W) in [-1, 1]."""
-    from .plots import image_grid
-
-    rows, columns = images.shape[:2]
-    grid = image_grid(images.reshape(rows * columns, *images.shape[2:]).numpy(), columns=columns)
-    picture = Image.fromarray(grid).convert("RGB")
-    if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    label_width = 16 * scale
-    canvas = Image.new("RGB", (picture.width + label_width, picture.height), "white")
-    canvas.paste(picture, (label_width, 0))
-    draw = ImageDraw.Draw(canvas)
-    row_height = picture.height / rows
-    for r, name in enumerate(row_names):
-        draw.text((4, int((r + 0.5) * row_height) - 6), name, fill="black")
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def front_matter(tags: list[str]) -> list[str]:

@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import TOY_DATASETS, toy_dataset
-from .data.emnist import case_merged
-from .evaluation import fresh_sets
-from .metrics import SlicedWassersteinReference, class_conformity, mean_pairwise_distance
-from .models.classifier import CharacterClassifier, ClassifierLoadError, load_classifier
-from .serving import ModelInfo
+from ..data import TOY_DATASETS, toy_dataset
+from ..data.emnist import case_merged
+from ..evaluation.toy import fresh_sets
+from ..evaluation.metrics import SlicedWassersteinReference, class_conformity, mean_pairwise_distance
+from ..evaluation.judge import JUDGE_NAME, ClassifierLoadError, load_classifier
+from ..models.classifier import CharacterClassifier
+from .cache import ModelInfo
 
 FRESH_SEEDS = tuple(30_000 + k for k in range(3))
 QUALITY_DIRECTIONS = 32
 REFERENCE_POINTS = 1000
 REFERENCE_SEED = 40_000
-JUDGE_NAME = "emnist-classifier"  # the classifier's folder beside the models in checkpoints/
 
 
 @functools.lru_cache(maxsize=8)  # up to 3 × 32 × 5000 sorted float64 values each: ≤ 31 MB in all

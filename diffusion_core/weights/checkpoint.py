@@ -9,7 +9,6 @@ training_state.safetensors + training_state.json (no pickle anywhere).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -19,8 +18,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .models import FiLMMLP, MLPConfig, UNet, UNetConfig
-from .schedules import NoiseSchedule
+from ..models import FiLMMLP, MLPConfig, UNet, UNetConfig
+from ..schedules import NoiseSchedule
+from .atomic import replace_folder
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -158,41 +158,6 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
-
-
-def _make_readable(folder: Path) -> None:
-    """Give the temporary folder and its files the umask's usual modes (mkdtemp makes them private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
-
-
-def replace_folder(staging: Path, folder: Path) -> None:
-    """Swap a fully written sibling folder `staging` in as `folder`, readable as the umask allows.
-
-    Two renames on one file system: `folder` is always either the old or the new one.
-    """
-    _make_readable(staging)
-    if not folder.exists():
-        os.replace(staging, folder)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-    os.replace(folder, old / folder.name)
-    os.replace(staging, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def write_file_atomically(path: Path, content: bytes) -> None:
-    """Replace one file in a checkpoint folder without ever leaving it half written."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(content)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)
 
 
 def is_diffusion_checkpoint(folder: Path | str) -> bool:

@@ -1,0 +1,268 @@
+"""The models the app serves: each loaded once per process, described once, shared by every request.
+
+One `ServedModel` record per model holds the pipeline, what the UI needs to know
+about it (`ModelInfo`), the faint data picture behind its frames, and where its
+weights came from. Anything with the `ServablePipeline` interface can be served:
+a checkpoint's `weights.Pipeline`, or a stand-in built in a test or benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..data import TOY_DATASETS, toy_dataset
+from ..samplers import SamplerStep
+from ..schedules import NoiseSchedule
+from ..weights import source as weights_source
+from ..weights.checkpoint import list_checkpoints
+from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline
+from . import plots
+from .requests import known_model
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS = 5000
+MAX_IMAGES = 64
+DEFAULT_POINTS = 2000
+DEFAULT_IMAGES = 16
+PICTURE_POINTS = 2000
+# The dropdown lists these first, in this order, then any other checkpoint alphabetically.
+PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist")
+
+
+class ServablePipeline(Protocol):
+    """What the app needs of a model: its classes, schedule, sample shape, data set and a streamed run."""
+
+    class_names: tuple[str, ...]
+    schedule: NoiseSchedule
+    sample_shape: tuple[int, ...]  # (D,) for points, (C, H, W) for images
+    dataset: str | None  # the toy data set a 2D model learned (its picture and quality meter), else None
+
+    def trajectory(
+        self,
+        n: int,
+        sampler: str = ...,
+        steps: int | None = ...,
+        label: int | str | None = ...,
+        guidance: float = ...,
+        eta: float = ...,
+        seed: int | None = ...,
+    ) -> Iterator[SamplerStep]: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI and the validator need to know about a loaded model."""
+
+    name: str
+    kind: str  # "points" (2D scatter) or "images" (a grid of (1, H, W) pictures in [-1, 1])
+    sample_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    num_train_steps: int
+    dataset: str | None
+    max_samples: int
+    default_samples: int
+
+
+def describe(name: str, pipeline: ServablePipeline) -> ModelInfo:
+    """A pipeline's `ModelInfo`: points for samples of shape (2,), images for (C, H, W)."""
+    shape = tuple(int(s) for s in pipeline.sample_shape)
+    if len(shape) == 3:
+        kind, max_samples, default = "images", MAX_IMAGES, DEFAULT_IMAGES
+    elif shape == (2,):
+        kind, max_samples, default = "points", MAX_POINTS, DEFAULT_POINTS
+    else:
+        raise ValueError(
+            f"model {name!r}: samples of shape {shape} are neither 2D points nor (C, H, W) images"
+        )
+    return ModelInfo(
+        name=name,
+        kind=kind,
+        sample_shape=shape,
+        class_names=tuple(pipeline.class_names),
+        num_train_steps=int(pipeline.schedule.num_train_steps),
+        dataset=getattr(pipeline, "dataset", None),
+        max_samples=max_samples,
+        default_samples=default,
+    )
+
+
+@dataclass(frozen=True)
+class DataPicture:
+    """The faint true data behind a 2D model's frames: points (M, 2), labels (M,), the view's half-width."""
+
+    data: np.ndarray
+    labels: np.ndarray
+    limit: float
+
+
+def data_picture(info: ModelInfo) -> DataPicture | None:
+    """The data picture of a 2D toy model (None for image models and unknown data sets)."""
+    if info.kind != "points" or info.dataset not in TOY_DATASETS:
+        return None
+    data, labels = toy_dataset(info.dataset, PICTURE_POINTS, seed=0)
+    data, labels = data.numpy(), labels.numpy()
+    return DataPicture(data, labels, plots.axis_limit(data))
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One served model: the pipeline, its description, its data picture, where its weights came from."""
+
+    pipeline: ServablePipeline
+    info: ModelInfo
+    picture: DataPicture | None
+    source: str  # one line for the UI: shipped weights, a Hub repo at a commit, or why the Hub failed
+    folder: Path | None  # the checkpoint folder the weights came from (None: built in-process)
+
+    @property
+    def view_limit(self) -> float:
+        """Half-width of the square 2D view: the data picture's, or the standard one without data."""
+        return self.picture.limit if self.picture is not None else plots.MIN_LIMIT
+
+
+def serve(name: str, pipeline: ServablePipeline, source: str, folder: Path | None) -> ServedModel:
+    """The record of `pipeline` served as `name` (raises ValueError for samples the app cannot show)."""
+    info = describe(name, pipeline)
+    return ServedModel(pipeline, info, data_picture(info), source, None if folder is None else Path(folder))
+
+
+class ModelCache:
+    """Every model loaded once per process and shared by all requests.
+
+    The app's one mutable global: `_lock` guards loading and swapping weights, so two
+    first requests for the same checkpoint load it once. Loaded models are only read
+    afterwards (eval mode, inference), which torch allows from several threads at once;
+    a run already going keeps the record it started with when the weights are swapped.
+
+    Weights come from checkpoints/NAME, or, when the environment names a Hub repo
+    (DIFFUSION_HUB_REPO, optionally DIFFUSION_HUB_REVISION; a Space sets them), from
+    that repo's NAME/ at that revision, falling back to checkpoints/NAME with the reason
+    in `weights_message(NAME)`. A model is loaded by `preload` (the app's start) or by
+    its first `served(NAME)`; `load_weights` switches its weights while serving.
+    """
+
+    def __init__(
+        self,
+        root: Path = CHECKPOINTS_DIR,
+        loader: Callable = load_pipeline,
+        environ: Mapping[str, str] | None = None,
+        hub_cache_dir: Path | str | None = None,
+    ):
+        self.root = Path(root)
+        self.loader = loader
+        self.environ = os.environ if environ is None else environ
+        self.hub_cache_dir = hub_cache_dir
+        self._served: dict[str, ServedModel] = {}
+        self._broken: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, pipeline: ServablePipeline) -> None:
+        """Serve an already-built pipeline under `name` (stand-ins in tests and benchmarks)."""
+        record = serve(name, pipeline, f"{name}: weights supplied in-process", None)
+        with self._lock:
+            self._served[name] = record
+
+    def names(self) -> list[str]:
+        """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""
+        on_disk = {p.name for p in list_checkpoints(self.root)}
+        with self._lock:
+            names = (on_disk | set(self._served)) - set(self._broken)
+        rank = {name: i for i, name in enumerate(PREFERRED_ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+    def preload(self) -> dict[str, str]:
+        """Load every listed model now; returns {name: error} for those that fail (and drops them)."""
+        for name in self.names():
+            try:
+                self.served(name)
+            except Exception as error:  # noqa: BLE001 - a broken folder must not take the demo down
+                log.warning("model %s could not be loaded and is not offered: %s", name, error)
+                with self._lock:
+                    self._broken[name] = str(error)
+        return dict(self._broken)
+
+    def served(self, name: str) -> ServedModel:
+        """The record of `name`, loading its weights first if no request has asked for them yet."""
+        record = self._served.get(name)
+        if record is not None:
+            return record
+        with self._lock:
+            if name not in self._served:
+                self._served[name] = self._first_load(name)
+            return self._served[name]
+
+    def _first_load(self, name: str) -> ServedModel:
+        """The start-up weights: the environment's Hub repo when it names one and they load, else shipped."""
+        shipped = self.root / name
+        source = weights_source.weights_from_environment(
+            name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir
+        )
+        if source.folder != shipped:
+            try:
+                return serve(name, self.loader(source.folder), source.message, source.folder)
+            except Exception as error:  # noqa: BLE001 - fall back to the shipped weights below
+                message = f"{name}: Hub weights not loaded, using the shipped {shipped}. Reason: {error}"
+                log.warning("%s", message)
+                return serve(name, self.loader(shipped), message, shipped)
+        if source.error:
+            log.warning("%s", source.message)
+        return serve(name, self.loader(shipped), source.message, shipped)
+
+    def get(self, name: str) -> ServablePipeline:
+        return self.served(name).pipeline
+
+    def info(self, name: str) -> ModelInfo:
+        return self.served(name).info
+
+    def picture(self, name: str) -> DataPicture | None:
+        """The faint data picture of a 2D toy model (None for image models and unknown data sets)."""
+        return self.served(name).picture
+
+    def folder(self, name: str) -> Path | None:
+        """The checkpoint folder the weights in use came from (None for pipelines added in-process)."""
+        return self.served(name).folder
+
+    def weights_message(self, name: str) -> str:
+        """One line saying where `name`'s weights in use came from (and why not the Hub, if it failed)."""
+        return self.served(name).source
+
+    def load_weights(self, name: str, repo_id: str | None = None, revision: str | None = None) -> tuple[bool, str]:
+        """Serve `name` with the weights of `repo_id` at `revision`, or the shipped ones when repo_id is empty.
+
+        Returns (switched, message). Any failure (the Hub down or refusing, a missing or
+        corrupt file, a model that does not load or does not fit) leaves the weights in
+        use as they are and says why; it never raises for those. An unknown `name` is a RequestError.
+        """
+        current = self.served(known_model(self, name))
+        repo_id = (repo_id or "").strip() or None
+        revision = (revision or "").strip() or None
+        if repo_id is None:
+            folder, message = self.root / name, f"{name}: shipped weights ({self.root / name})"
+        else:
+            source = weights_source.resolve_weights(
+                name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir
+            )
+            if source.error:
+                return False, f"{name}: Hub weights not loaded; the weights in use stay. Reason: {source.error}"
+            folder, message = source.folder, source.message
+        try:
+            record = serve(name, self.loader(folder), message, folder)
+        except Exception as error:  # noqa: BLE001 - whatever the folder holds, keep serving the current weights
+            return False, f"{name}: {folder} could not be loaded; the weights in use stay. Reason: {error}"
+        if (record.info.kind, record.info.sample_shape) != (current.info.kind, current.info.sample_shape):
+            return False, (
+                f"{name}: {folder} holds a model of {record.info.sample_shape} samples, not "
+                f"{current.info.sample_shape}; the weights in use stay"
+            )
+        with self._lock:
+            self._served[name] = record
+        return True, message

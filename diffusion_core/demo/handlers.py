@@ -1,0 +1,210 @@
+"""The app's event handlers: plain methods over the model cache and the trajectory store.
+
+`app.py` lays out the page and wires each event to one of these; nothing here builds
+a component. Every handler that validates input is wrapped by `user_errors`, so a
+`RequestError` reaches the visitor (or API client) as one `gr.Error` with its message.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+
+import gradio as gr
+
+from ..data import TOY_DATASETS
+from ..evaluation.toy import quick_report
+from ..samplers import SAMPLERS
+from . import compare, explain, live, tables
+from .cache import ModelCache, ModelInfo
+from .frames import TrajectoryStore
+from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, validate_request
+from .threads import SHARE
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Turn a RequestError raised by `handler` (or while its generator runs) into a gr.Error."""
+
+    def as_gr_error(error: RequestError) -> gr.Error:
+        return gr.Error(str(error), title="Cannot run this request", print_exception=False)
+
+    if _is_generator(handler):
+        @functools.wraps(handler)
+        def streaming(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except RequestError as error:
+                raise as_gr_error(error) from None
+        return streaming
+
+    @functools.wraps(handler)
+    def plain(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except RequestError as error:
+            raise as_gr_error(error) from None
+    return plain
+
+
+def _is_generator(fn: Callable) -> bool:
+    return inspect.isgeneratorfunction(inspect.unwrap(fn))
+
+
+def class_choices(info: ModelInfo) -> list[str]:
+    return [UNCONDITIONAL, *info.class_names]
+
+
+def samples_label(info: ModelInfo) -> str:
+    return "Points" if info.kind == "points" else "Characters"
+
+
+class Handlers:
+    """Every event of the app, over one model cache and one store of finished runs."""
+
+    def __init__(self, cache: ModelCache, store: TrajectoryStore | None = None):
+        self.cache = cache
+        self.store = store or TrajectoryStore()
+
+    @user_errors
+    def sample(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
+               field="off") -> Iterator[tuple]:
+        """Sample a model and stream the trajectory; ends with the final picture and a JSON summary."""
+        request = validate_request(
+            self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
+        )
+        first_update = True
+        for update in live.run_sample(request, self.cache, self.store):
+            if isinstance(update, live.LiveFrames):
+                # Plain values while the run plays, not gr.skip(): Gradio builds a new component for
+                # every skipped output of every message (~2.5 ms each, holding the GIL the sampling
+                # thread needs: 14 ms a message, half a second of a 1000-step run), while a value
+                # equal to the last one sends an empty diff. The old run's final picture, GIF and
+                # scrub position no longer match what plays, so they are cleared; the summary
+                # says how far the run has got.
+                scrub_position = gr.update(value=0, interactive=False) if first_update else 0
+                first_update = False
+                yield update.message, None, None, update.progress, scrub_position, gr.skip(), None
+                continue
+            # Which of the plot and the image grid shows follows the model (model_controls).
+            yield (
+                update.message,
+                update.figure,
+                update.grid,
+                update.summary,
+                gr.update(minimum=0, maximum=max(update.keyframes - 1, 1), value=update.keyframes - 1,
+                          step=1, interactive=update.keyframes > 1),
+                update.run_id,
+                gr.skip(),
+            )
+
+    @user_errors
+    def show_frame(self, run_id, position) -> str:
+        """The stored keyframe at `position` of the last run, painted on the live canvas."""
+        return live.scrub_message(self.store, self.cache, run_id, position)
+
+    @user_errors
+    def make_gif(self, run_id) -> str:
+        """An animated GIF of the last run's trajectory."""
+        return str(live.trajectory_gif(self.store, self.cache, run_id))
+
+    @user_errors
+    def model_controls(self, model, class_name, steps, num_samples, previous_kind) -> tuple:
+        """Fit the page to `model`: its classes, steps and sample limit, its views, weights and tables."""
+        info = self.cache.info(known_model(self.cache, model))
+        keep_class = class_name if class_name in info.class_names else UNCONDITIONAL
+        kind_changed = info.kind != previous_kind or not isinstance(num_samples, (int, float))
+        return (
+            gr.update(choices=class_choices(info), value=keep_class),
+            gr.update(maximum=info.num_train_steps, value=min(int(steps or 1), info.num_train_steps)),
+            gr.update(maximum=info.max_samples, label=samples_label(info),
+                      value=info.default_samples if kind_changed else num_samples),
+            live.intro_message(self.cache, model, keep_class),
+            gr.update(visible=info.kind == "points"),
+            gr.update(visible=info.kind == "images"),
+            gr.update(visible=info.kind == "points"),  # the learned field is drawn in the plane
+            self.weights_markdown(model),
+            *self.papers_tables(model),
+            info.kind,
+        )
+
+    @user_errors
+    def load_weights(self, model, repo_id, revision) -> str:
+        """Serve `model` with a Hub repo's weights at a revision (empty repo id: the shipped weights)."""
+        for value, what in ((repo_id, "repo id"), (revision, "revision")):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"the {what} must be text, got {value!r}")
+        switched, message = self.cache.load_weights(model, repo_id, revision)
+        if not switched:
+            gr.Warning(message, title="Weights not changed")
+            return self.weights_markdown(model, problem=message)
+        gr.Info(message, title="Weights loaded")
+        return self.weights_markdown(model)
+
+    def weights_markdown(self, model, problem: str | None = None) -> str:
+        """Where the weights in use come from, and the last failure to change them when there was one."""
+        if model not in self.cache.names():
+            return ""
+        lines = [f"**In use:** {self.cache.weights_message(model)}"]
+        if problem:
+            lines.append(f"**Not changed:** {problem}")
+        return "\n\n".join(lines)
+
+    @user_errors
+    def compare_samplers(self, model, class_name, num_samples, seed, a_sampler, a_steps, a_eta, a_guidance,
+                         b_sampler, b_steps, b_eta, b_guidance) -> tuple:
+        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings."""
+        first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
+                                 num_samples, seed)
+        second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
+                                  num_samples, seed)
+        return compare.compare(self.cache, first, second)
+
+    @user_errors
+    def explain_run(self, model, sampler, steps, eta, class_name, guidance) -> str:
+        """The explanation panel for these controls (Markdown with LaTeX); an unknown model or sampler
+        falls back to the first model and DDIM, so the panel always shows something."""
+        names = self.cache.names()
+        info = self.cache.info(model if model in names else names[0])
+        steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
+        eta = number(eta, "eta", 0.0, 1.0, whole=False)
+        guidance = number(guidance, "w", 0.0, MAX_GUIDANCE, whole=False)
+        sampler = sampler if sampler in SAMPLERS else "ddim"
+        label = class_name if class_name in info.class_names else None
+        return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind)
+
+    def sweep_figures(self, model) -> tuple:
+        """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""
+        folder = self.cache.folder(model) if model in self.cache.names() else None
+        report = tables.read_eval(folder) if folder is not None else None
+        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report)
+
+    def papers_tables(self, model) -> tuple:
+        """`sweep_figures` as updates of the two charts, hidden where not evaluated."""
+        return tuple(gr.update(value=f, visible=f is not None) for f in self.sweep_figures(model))
+
+    def intro(self, model) -> str:
+        """The live canvas before any run of `model`."""
+        return live.intro_message(self.cache, model)
+
+    @user_errors
+    def recompute_tables(self, model) -> tuple:
+        """The two sweeps measured now on a small sample (2D models; EMNIST's take minutes: train_toy.py eval)."""
+        info = self.cache.info(known_model(self.cache, model))
+        if info.kind != "points" or info.dataset not in TOY_DATASETS:
+            raise RequestError(f"{model}: the sweeps of an image model take minutes; run "
+                               f"`python train_toy.py eval {model} --data-dir ...` instead")
+        with SHARE.run():
+            report = quick_report(self.cache.get(model), info.dataset, n_points=1000, per_class=200)
+        figures = (tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report))
+        return tuple(gr.update(value=f, visible=True) for f in figures)
+
+    @staticmethod
+    def sampler_controls(sampler):
+        """η only applies to DDIM."""
+        return gr.update(visible=str(sampler).lower() == "ddim")
+
+    @staticmethod
+    def class_controls(class_name):
+        """The guidance weight only applies to a class."""
+        return gr.update(interactive=class_name != UNCONDITIONAL)

@@ -1,0 +1,201 @@
+"""A run request from the UI or an API client: the inputs `/sample` declares, checked once, normalised.
+
+`SAMPLE_INPUTS` lists `/sample`'s inputs in their API order with their defaults,
+labels and help; the app builds its controls and examples from it. A request
+arrives as raw values; `validate_request` turns it into a `SampleRequest` or raises
+`RequestError` naming the bad value and what is allowed. The request it returns is
+normal: w is 0 without a class, η is None for DDPM (which has none), the class
+index is resolved. Everything downstream reads those fields as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..samplers import SAMPLERS
+from .field import FIELD_MODES
+
+if TYPE_CHECKING:  # the cache checks model names with known_model below
+    from .cache import ModelCache
+
+UNCONDITIONAL = "unconditional"
+MAX_GUIDANCE = 20.0
+MAX_SEED = 2**31 - 1
+
+
+class RequestError(ValueError):
+    """A request the app will not run; the message names the bad value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of `/sample`: its API name, the UI's default, its label and one line of help."""
+
+    name: str
+    default: object
+    label: str
+    info: str = ""
+
+
+SAMPLE_INPUTS = (
+    Input("model", "moons", "Model", "2D toy sets (points) or EMNIST characters (images)"),
+    Input("sampler", "ddim", "Sampler", "DDPM: the ancestral sampler; DDIM: its deterministic shortcut"),
+    Input("steps", 50, "Steps", "1 to T; fewer than T respaces the schedule (DDPM too)"),
+    Input("eta", 0.0, "η (DDIM only)", "0: deterministic; 1: as much fresh noise as DDPM"),
+    Input("class_name", UNCONDITIONAL, "Class", "the class to draw, or unconditional"),
+    Input("guidance", 3.0, "Guidance weight w",
+          "ε̃ = (1+w)·ε(x, class) − w·ε(x, ∅); w = 0 is plain conditional sampling. Pick a class to use it."),
+    Input("num_samples", 2000, "Points", "how many points or characters to draw"),
+    Input("seed", 0, "Seed", "the same seed draws the same initial noise"),
+    Input("show_x0", False, "Show the model's guess x̂₀",
+          "where the network thinks each sample will end up, at every step"),
+    Input("field", "off", "Learned field (2D)",
+          "arrows of the score −ε̂/√(1−ᾱₜ) on a grid at each frame's timestep, and the paths of a few samples; "
+          "with a class, 'all' shows what guidance adds"),
+)
+SAMPLE_INPUT_NAMES = tuple(spec.name for spec in SAMPLE_INPUTS)
+
+
+def input_values(named: Mapping[str, object]) -> list:
+    """`/sample`'s positional values from named ones, the defaults filling in what is not named."""
+    unknown = sorted(set(named) - set(SAMPLE_INPUT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown /sample inputs {unknown}; the inputs are {', '.join(SAMPLE_INPUT_NAMES)}")
+    return [named.get(spec.name, spec.default) for spec in SAMPLE_INPUTS]
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """A validated, normalised request: every field is within what `model` allows.
+
+    eta is None for DDPM; guidance is 0 without a class; label_index is the class's
+    index in the model's class names (None: unconditional).
+    """
+
+    model: str
+    sampler: str
+    steps: int
+    eta: float | None
+    class_name: str
+    guidance: float
+    num_samples: int
+    seed: int
+    show_x0: bool = False
+    field: str = "off"  # the learned field's arrows (2D only): one of field.FIELD_MODES
+    label_index: int | None = None
+
+    @property
+    def label(self) -> str | None:
+        """The class name, or None when unconditional."""
+        return None if self.class_name == UNCONDITIONAL else self.class_name
+
+    def sampler_options(self) -> dict:
+        """The keyword arguments of `Pipeline.trajectory` that run this request."""
+        return {
+            "sampler": self.sampler,
+            "steps": self.steps,
+            "label": self.label_index,
+            "guidance": self.guidance,
+            "eta": 0.0 if self.eta is None else self.eta,
+            "seed": self.seed,
+        }
+
+    def setting(self) -> str:
+        """The sampler setting in a few characters: "DDIM-50, eta=0, w=3"."""
+        what = f"{self.sampler.upper()}-{self.steps}"
+        if self.eta is not None:
+            what += f", eta={self.eta:g}"
+        if self.label is not None:
+            what += f", w={self.guidance:g}"
+        return what
+
+
+def shown(value) -> str:
+    """`value` as it appears in an error message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def number(value, name: str, low: float, high: float, whole: bool) -> float | int:
+    """`value` as an int (whole) or float within [low, high], or RequestError naming it and the range."""
+    if whole:
+        allowed = f"a whole number from {int(low)} to {int(high)}"
+    else:
+        allowed = f"a number from {low:g} to {high:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise RequestError(f"{name} must be {allowed}, got {shown(value)}")
+    if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+        raise RequestError(f"{name} must be {allowed}, got {shown(value)}")
+    return int(value) if whole else float(value)
+
+
+def known_model(cache: ModelCache, model) -> str:
+    """`model` if the cache serves it, else RequestError listing the models it does serve."""
+    names = cache.names()
+    if not isinstance(model, str) or model not in names:
+        raise RequestError(f"unknown model {shown(model)}; choose one of: {', '.join(names)}")
+    return model
+
+
+def validate_request(
+    cache: ModelCache,
+    model,
+    sampler,
+    steps,
+    eta,
+    class_name,
+    guidance,
+    num_samples,
+    seed,
+    show_x0=False,
+    field="off",
+) -> SampleRequest:
+    """Check raw inputs (from the UI or an API client) and return a normal `SampleRequest`, or raise RequestError."""
+    model = known_model(cache, model)
+    try:
+        info = cache.info(model)
+    except Exception as error:
+        raise RequestError(f"model {model!r} could not be loaded: {error}") from error
+    if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
+        raise RequestError(f"unknown sampler {shown(sampler)}; choose {' or '.join(s.upper() for s in SAMPLERS)}")
+    sampler = sampler.lower()
+    steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
+    eta = number(eta, "eta (η)", 0.0, 1.0, whole=False)
+    classes = (UNCONDITIONAL, *info.class_names)
+    if class_name is None:
+        class_name = UNCONDITIONAL
+    if not isinstance(class_name, str) or class_name not in classes:
+        raise RequestError(
+            f"class {shown(class_name)} is not a class of {model}; choose one of: {', '.join(classes)}"
+        )
+    guidance = number(guidance, "guidance weight w", 0.0, MAX_GUIDANCE, whole=False)
+    what = "points" if info.kind == "points" else "images"
+    num_samples = number(num_samples, f"number of {what} for {model}", 1, info.max_samples, whole=True)
+    seed = number(seed, "seed", 0, MAX_SEED, whole=True)
+    if show_x0 is None:
+        show_x0 = False
+    if not isinstance(show_x0, bool):
+        raise RequestError(f"show_x0 must be true or false, got {shown(show_x0)}")
+    if field is None:
+        field = "off"
+    if not isinstance(field, str) or field not in FIELD_MODES:
+        raise RequestError(f"field must be one of {', '.join(FIELD_MODES)}, got {shown(field)}")
+    label_index = info.class_names.index(class_name) if class_name != UNCONDITIONAL else None
+    return SampleRequest(
+        model,
+        sampler,
+        steps,
+        eta if sampler == "ddim" else None,  # DDPM has no η
+        class_name,
+        guidance if label_index is not None else 0.0,  # w only counts with a class
+        num_samples,
+        seed,
+        show_x0,
+        field if info.kind == "points" else "off",  # a field of arrows only makes sense in the plane
+        label_index,
+    )
