@@ -34,23 +34,6 @@ SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
 FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
                  ("conditional, unconditional and guided", "all")]
 
-INTRO = """
-# Diffusion, step by step
-Pick a trained model and a sampler, press **Run**, and watch pure noise turn into samples.
-For the 2D models the blue points are the current x<sub>t</sub> and the faint dots the true data the
-model learned; for EMNIST each tile is one character being drawn out of noise.
-"""
-
-VIEWS_NOTE = """
-Tick **Show the model's guess x̂₀** to see, in crimson, where the network expects each sample to end up at
-that step: early guesses gather near the data's average, then spread out over the data. The quality meter
-in the run summary compares 2D samples with fresh data of the same class (sliced-Wasserstein ratio, ≈ 1 is
-as good as real data) and, for a class, the share of samples whose nearest real point has that class. For
-EMNIST it says what the project's own character classifier reads in the batch: the share read as the class
-asked for (either case for letters like c, o, s whose cases look alike) and the batch's diversity.
-"""
-
-
 def sample_controls(cache: ModelCache, first, max_steps: int) -> dict[str, gr.components.Component]:
     """One control per entry of SAMPLE_INPUTS, with its label, help and default, in `/sample`'s order."""
     spec = {i.name: {"label": i.label, "info": i.info, "value": i.default} for i in SAMPLE_INPUTS}
@@ -141,7 +124,7 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
             handlers.explain_run(first.name, "ddim", steps, 0.0, UNCONDITIONAL, 3.0),
             latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
         )
-        gr.Markdown(VIEWS_NOTE)
+        gr.Markdown((ASSETS / "views_note.md").read_text())
     with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
         gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
                     "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
@@ -216,7 +199,7 @@ def build_demo(cache: ModelCache, store: TrajectoryStore | None = None) -> gr.Bl
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
     max_steps = max(cache.info(name).num_train_steps for name in names)
     with gr.Blocks(title="Diffusion, step by step") as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown((ASSETS / "intro.md").read_text())
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 ui = left_column(cache, handlers, first, max_steps)

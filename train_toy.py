@@ -24,6 +24,20 @@ from pathlib import Path
 
 import torch
 
+from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
+from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
+from diffusion_core.device import pick_device
+from diffusion_core.evaluation.emnist import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
+from diffusion_core.evaluation.judge import ClassifierTraining, load_classifier, train_classifier
+from diffusion_core.evaluation.pictures import character_grid_png, scatter_png
+from diffusion_core.evaluation.toy import EvalSettings, evaluate, meets_targets, sample_with_labels
+from diffusion_core.models import MLPConfig, UNetConfig
+from diffusion_core.models.mlp import ACTIVATIONS
+from diffusion_core.parameterization import PREDICTION_TYPES
+from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
+from diffusion_core.training import TrainConfig, Trainer
+from diffusion_core.weights.atomic import write_file_atomically
+from diffusion_core.weights.cards import SAMPLE_IMAGE_NAME, model_card
 from diffusion_core.weights.checkpoint import (
     EVAL_NAME,
     CheckpointConfig,
@@ -33,22 +47,14 @@ from diffusion_core.weights.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
-from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
-from diffusion_core.device import pick_device
-from diffusion_core.evaluation.emnist import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
-from diffusion_core.evaluation.toy import EvalSettings, evaluate, meets_targets, sample_with_labels
-from diffusion_core.weights.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.evaluation.pictures import character_grid_png, scatter_png
-from diffusion_core.weights.atomic import write_file_atomically
-from diffusion_core.weights.cards import SAMPLE_IMAGE_NAME, model_card
-from diffusion_core.evaluation.judge import ClassifierTraining, load_classifier, train_classifier
-from diffusion_core.models import MLPConfig, UNetConfig
-from diffusion_core.models.mlp import ACTIVATIONS
-from diffusion_core.parameterization import PREDICTION_TYPES
+from diffusion_core.weights.hub_cli import (
+    add_push_to_hub_argument,
+    push_trained,
+    register_hub_commands,
+    run_pull,
+    run_push,
+)
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
-from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
-from diffusion_core.training import TrainConfig, Trainer
 
 # Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "seed")

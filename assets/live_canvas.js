@@ -1,5 +1,5 @@
 // The live trajectory canvas: gr.HTML's js_on_load body (element, props and watch come from Gradio).
-// The server sends batches of compact frames (see diffusion_core/plots.py, frame_message) about ten
+// The server sends batches of compact frames (their format: diffusion_core/demo/wire.py) about ten
 // times a second; they are queued here and painted at most one per animation frame, spread evenly
 // over the time until the next batch is due, so a fast run plays as motion and a slow one moves
 // steadily. The queue never lags more than MAX_BACKLOG frames behind (older ones are dropped).
@@ -52,7 +52,7 @@ function int16(b64) {
   return new Int16Array(raw.buffer, 0, raw.length >> 1);
 }
 
-// int16 q encodes x = q · 2·limit / 32767 and the view is [-limit, limit]: pixel = (q/32767 + 1/2) · SIDE.
+// int16 q encodes x = q · 2·limit / 32767 (wire.py) and the view is [-limit, limit]: pixel = (q/32767 + 1/2) · SIDE.
 const px = (q) => (q / 32767 + 0.5) * SIDE;
 const py = (q) => (0.5 - q / 32767) * SIDE;
 

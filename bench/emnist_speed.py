@@ -6,7 +6,7 @@ processes hits every design alike, prints medians of:
           unconditional rows for classifier-free guidance), eval mode, inference mode
   train - Trainer steps/s at batch 128 (forward, MSE, backward, AdamW, EMA)
 and each design's ratio to the baseline, which stays meaningful on a loaded machine.
-The baseline is the issue's calibration net: a plain U-Net at 28/14/7 with channels
+The baseline is a plain calibration net: a plain U-Net at 28/14/7 with channels
 32/64/128 and one FiLM residual block per level (1.1M parameters).
 With --sample it also times the full `sample` call: 16 characters, DDIM 50 steps, w=3.
 
@@ -25,7 +25,6 @@ import sys
 import time
 
 import torch
-
 
 from diffusion_core import NoiseSchedule, sample
 from diffusion_core.models import UNet, UNetConfig

@@ -23,7 +23,6 @@ import time
 import torch
 from torch import nn
 
-
 from diffusion_core import NoiseSchedule, sample
 from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR

@@ -3,9 +3,9 @@
 from .data import TOY_DATASETS, toy_dataset
 from .device import pick_device
 from .parameterization import PREDICTION_TYPES
-from .weights.pipeline import Pipeline, load_pipeline
 from .samplers import SAMPLERS, SPACINGS, SamplerStep, make_timesteps, sample
 from .schedules import BETA_SCHEDULES, NoiseSchedule
+from .weights.pipeline import Pipeline, load_pipeline
 
 __all__ = [
     "BETA_SCHEDULES",

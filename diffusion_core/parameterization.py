@@ -2,7 +2,7 @@
 
 With x_t = √ᾱ x_0 + √(1-ᾱ) ε, a network may predict
     epsilon        ε                                   (DDPM)
-    sample         x_0                                 (seed 000's "predict x0")
+    sample         x_0                                 (predicting x0 directly)
     v_prediction   v = √ᾱ ε - √(1-ᾱ) x_0               (Salimans & Ho 2022)
 and each determines the other two given x_t. Coefficients may be floats or tensors
 that broadcast against x_t (e.g. shaped (B, 1, ...)).

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .parameterization import check_prediction, classifier_free_guidance, to_x0_eps
+from .parameterization import (
+    check_prediction,
+    classifier_free_guidance,
+    eps_from_score,
+    score_from_eps,
+    to_x0_eps,
+)
 from .schedules import NoiseSchedule
 
 SAMPLERS = ("ddpm", "ddim")
@@ -130,6 +136,27 @@ def sample(
     x_T: optional starting noise (B, ...); otherwise drawn from `generator`
     (a seed or a CPU torch.Generator) so runs are reproducible on any device.
     """
+    _check_options(sampler, variance, prediction, eta, guidance)
+    timesteps = make_timesteps(
+        schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing
+    )
+    device = _resolve_device(device, x_T, denoiser)
+    generator = make_generator(generator)
+    if x_T is None:
+        x = draw_noise(shape, generator, device)
+    else:
+        if tuple(x_T.shape) != tuple(shape):
+            raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
+        x = x_T.to(device=device, dtype=torch.float32)
+    labels = _batch_labels(labels, shape[0], device)
+    loop = _Loop(denoiser, sampler, eta, labels, guidance, prediction, clip_range, classifier_grad, variance,
+                 generator, device)
+    # A classifier gradient needs autograd, which inference mode forbids.
+    context = torch.no_grad if classifier_grad is not None else torch.inference_mode
+    return _each_step_in(context, loop.run(x, schedule, timesteps))
+
+
+def _check_options(sampler: str, variance: str, prediction: str, eta, guidance) -> None:
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if variance not in VARIANCE_TYPES:
@@ -139,92 +166,95 @@ def sample(
         raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")
     if not (isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance >= 0):
         raise ValueError(f"guidance weight must be a finite number >= 0, got {guidance!r}")
-    timesteps = make_timesteps(
-        schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing
-    )
-    device = _resolve_device(device, x_T, denoiser)
-    generator = make_generator(generator)
-    batch = shape[0]
 
-    if x_T is None:
-        x = draw_noise(shape, generator, device)
-    else:
-        if tuple(x_T.shape) != tuple(shape):
-            raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
-        x = x_T.to(device=device, dtype=torch.float32)
 
+def _batch_labels(labels: torch.Tensor | int | None, batch: int, device) -> torch.Tensor | None:
+    """One long label per sample on `device` (an int for all of them), or None."""
     if isinstance(labels, int):
         labels = torch.full((batch,), labels, dtype=torch.long)
-    if labels is not None:
-        labels = torch.as_tensor(labels, dtype=torch.long).to(device)
-        if labels.shape != (batch,):
-            raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
-    use_cfg = labels is not None and guidance > 0
-    model_labels = torch.cat([labels, torch.full_like(labels, -1)]) if use_cfg else labels
-    model_batch = 2 * batch if use_cfg else batch
-    t_rows = torch.tensor(timesteps, dtype=torch.long, device=device)[:, None].expand(-1, model_batch)
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels, dtype=torch.long).to(device)
+    if labels.shape != (batch,):
+        raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
+    return labels
 
-    # Per-step coefficients in float64 from the respaced schedule, as Python floats,
-    # so the loop makes no device round trip and no per-step tensor allocation.
-    respaced = schedule.respace(timesteps, device="cpu", dtype=torch.float64)
-    coefficients = {
-        name: getattr(respaced, name).flip(0).tolist()
-        for name in (
-            "alphas_cumprod",
-            "alphas_cumprod_prev",
-            "betas",
-            "posterior_variance",
-            "posterior_mean_coef1",
-            "posterior_mean_coef2",
-        )
-    }
 
-    def run() -> Iterator[SamplerStep]:
-        nonlocal x
+# The respaced schedule's per-step coefficients the updates read.
+_COEFFICIENTS = (
+    "alphas_cumprod", "alphas_cumprod_prev", "betas", "posterior_variance", "posterior_mean_coef1",
+    "posterior_mean_coef2",
+)
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """The settings of one run of `sample`; `run` is the reverse process itself."""
+
+    denoiser: Denoiser
+    sampler: str
+    eta: float
+    labels: torch.Tensor | None
+    guidance: float
+    prediction: str
+    clip_range: tuple[float, float] | None
+    classifier_grad: ClassifierGrad | None
+    variance: str
+    generator: torch.Generator
+    device: torch.device
+
+    def run(self, x: torch.Tensor, schedule: NoiseSchedule, timesteps: list[int]) -> Iterator[SamplerStep]:
+        shape, batch = tuple(x.shape), x.shape[0]
+        use_cfg = self.labels is not None and self.guidance > 0
+        model_labels = torch.cat([self.labels, torch.full_like(self.labels, -1)]) if use_cfg else self.labels
+        model_batch = 2 * batch if use_cfg else batch
+        t_rows = torch.tensor(timesteps, dtype=torch.long, device=self.device)[:, None].expand(-1, model_batch)
+        # Per-step coefficients in float64 from the respaced schedule, as Python floats,
+        # so the loop makes no device round trip and no per-step tensor allocation.
+        respaced = schedule.respace(timesteps, device="cpu", dtype=torch.float64)
+        c = {name: getattr(respaced, name).flip(0).tolist() for name in _COEFFICIENTS}
         num_steps = len(timesteps)
         for i, t in enumerate(timesteps):
             t_prev = timesteps[i + 1] if i + 1 < num_steps else -1
-            ab, ab_prev = coefficients["alphas_cumprod"][i], coefficients["alphas_cumprod_prev"][i]
-            sqrt_ab, sqrt_1m_ab = math.sqrt(ab), math.sqrt(1.0 - ab)
-
+            ab, ab_prev = c["alphas_cumprod"][i], c["alphas_cumprod_prev"][i]
             if use_cfg:
-                cond, uncond = denoiser(torch.cat([x, x]), t_rows[i], model_labels).chunk(2)
-                output = classifier_free_guidance(cond, uncond, guidance)
+                cond, uncond = self.denoiser(torch.cat([x, x]), t_rows[i], model_labels).chunk(2)
+                output = classifier_free_guidance(cond, uncond, self.guidance)
             else:
-                output = denoiser(x, t_rows[i], model_labels)
-
-            if classifier_grad is not None and sampler == "ddim":
-                # condition_score: ε̂ ← ε̂ - √(1-ᾱ_t) ∇ log p(y|x_t), then x̂0 from the new ε̂.
-                _, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, prediction)
-                eps = eps - sqrt_1m_ab * _gradient(classifier_grad, x, t_rows[i][:batch], labels)
-                x0, eps = to_x0_eps(eps, x, sqrt_ab, sqrt_1m_ab, "epsilon", clip_range)
-            else:
-                x0, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, prediction, clip_range)
-
-            last = t_prev < 0
-            if sampler == "ddim":
-                # DDIM eq. 16: σ = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1 - ᾱ_t/ᾱ_prev).
-                sigma = eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev))
-                # DDIM eq. 12: x_prev = √ᾱ_prev x̂0 + √(1-ᾱ_prev-σ²) ε̂ + σ z.
-                direction = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))
-                mean = math.sqrt(ab_prev) * x0 + direction * eps
-                variance_t = sigma**2
+                output = self.denoiser(x, t_rows[i], model_labels)
+            x0, eps = self._x0_eps(output, x, math.sqrt(ab), math.sqrt(1.0 - ab), t_rows[i][:batch])
+            if self.sampler == "ddim":
+                mean, variance_t = self._ddim(x0, eps, ab, ab_prev)
             else:
                 # DDPM eq. 7: μ̃ = c1 x̂0 + c2 x_t; Σ = β̃ (fixed_small) or β (fixed_large).
-                mean = coefficients["posterior_mean_coef1"][i] * x0 + coefficients["posterior_mean_coef2"][i] * x
-                variance_t = coefficients["posterior_variance" if variance == "fixed_small" else "betas"][i]
-                if classifier_grad is not None:
+                mean = c["posterior_mean_coef1"][i] * x0 + c["posterior_mean_coef2"][i] * x
+                variance_t = c["posterior_variance" if self.variance == "fixed_small" else "betas"][i]
+                if self.classifier_grad is not None:
                     # condition_mean: μ ← μ + Σ ∇ log p(y|x_t).
-                    mean = mean + variance_t * _gradient(classifier_grad, x, t_rows[i][:batch], labels)
-            if last or variance_t == 0.0:
+                    mean = mean + variance_t * _gradient(self.classifier_grad, x, t_rows[i][:batch], self.labels)
+            if t_prev < 0 or variance_t == 0.0:
                 x = mean
             else:
-                x = mean + math.sqrt(variance_t) * draw_noise(shape, generator, device, x.dtype)
+                x = mean + math.sqrt(variance_t) * draw_noise(shape, self.generator, self.device, x.dtype)
             yield SamplerStep(i, num_steps, t, t_prev, x, x0, eps)
 
-    # A classifier gradient needs autograd, which inference mode forbids.
-    context = torch.no_grad if classifier_grad is not None else torch.inference_mode
-    return _each_step_in(context, run())
+    def _x0_eps(self, output, x, sqrt_ab: float, sqrt_1m_ab: float, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂0, ε̂) from the (guided) model output; DDIM's classifier guidance corrects ε̂ first."""
+        if self.classifier_grad is not None and self.sampler == "ddim":
+            # condition_score: the score of p(x_t | y) is the model's plus ∇ log p(y|x_t), so
+            # ε̂ ← ε̂ - √(1-ᾱ_t) ∇ log p(y|x_t); then x̂0 from the new ε̂.
+            _, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, self.prediction)
+            score = score_from_eps(eps, sqrt_1m_ab) + _gradient(self.classifier_grad, x, t, self.labels)
+            return to_x0_eps(eps_from_score(score, sqrt_1m_ab), x, sqrt_ab, sqrt_1m_ab, "epsilon", self.clip_range)
+        return to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, self.prediction, self.clip_range)
+
+    def _ddim(self, x0, eps, ab: float, ab_prev: float) -> tuple[torch.Tensor, float]:
+        """The DDIM update's mean and variance."""
+        # DDIM eq. 16: σ = η √((1-ᾱ_prev)/(1-ᾱ_t)) √(1 - ᾱ_t/ᾱ_prev).
+        sigma = self.eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev))
+        # DDIM eq. 12: x_prev = √ᾱ_prev x̂0 + √(1-ᾱ_prev-σ²) ε̂ + σ z.
+        direction = math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0))
+        return math.sqrt(ab_prev) * x0 + direction * eps, sigma**2
 
 
 def _gradient(classifier_grad: ClassifierGrad, x, t, labels) -> torch.Tensor:

@@ -30,7 +30,7 @@ def make_betas(
     - linear: β evenly spaced from `beta_start` to `beta_end` (DDPM).
     - cosine: ᾱ_t = f(t)/f(0) with f(t) = cos²((t/T + s)/(1 + s) · π/2), s = 0.008,
       β_t = 1 - ᾱ_t/ᾱ_{t-1} capped at 0.999 (Improved DDPM, eq. 17).
-    - sigmoid: sigmoid(linspace(-6, 6, T)) scaled into [beta_start, beta_end] (seed 001).
+    - sigmoid: sigmoid(linspace(-6, 6, T)) scaled into [beta_start, beta_end] ('Diffusion model from scratch').
     """
     if kind not in BETA_SCHEDULES:
         raise ValueError(f"unknown beta schedule {kind!r}; choose one of {', '.join(BETA_SCHEDULES)}")

@@ -16,10 +16,10 @@ from torch import nn
 
 from diffusion_core import NoiseSchedule, sample
 from diffusion_core.analytic import GaussianMixture
-from diffusion_core.weights.checkpoint import CheckpointConfig
-from diffusion_core.models import MLPConfig, SinusoidalTimeEmbedding
-from diffusion_core.weights.pipeline import Pipeline
 from diffusion_core.demo.cache import ModelCache
+from diffusion_core.models import MLPConfig, SinusoidalTimeEmbedding
+from diffusion_core.weights.checkpoint import CheckpointConfig
+from diffusion_core.weights.pipeline import Pipeline
 
 
 class TinyConvDenoiser(nn.Module):

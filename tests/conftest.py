@@ -1,9 +1,8 @@
 import pytest
 import torch
-from huggingface_hub import constants
-
 from fake_hub import FakeHub
 from hub_helpers import FAKE_TOKEN
+from huggingface_hub import constants
 
 
 @pytest.fixture

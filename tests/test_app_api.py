@@ -16,8 +16,7 @@ from app_standins import launch_app, serving_cache
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
-
-from diffusion_core.demo import plots
+from wire_decode import decode_points
 
 ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0", "field")
 
@@ -106,7 +105,7 @@ def test_summary_is_right_and_the_plot_holds_the_summarised_samples(client):
     }
     assert summary["elapsed_s"] > 0 and set(summary["quality"]) == {"sw_ratio", "class_conformity"}
     last = json.loads(live)["frames"][-1]
-    streamed = plots.decode_points(last["xy"], last["limit"])
+    streamed = decode_points(last["xy"], last["limit"])
     assert np.abs(streamed - plotted_samples(plot)).max() < 2e-3  # the last frame shows the final samples
     assert scrub["maximum"] == 11 and scrub["interactive"] is True
 
@@ -293,7 +292,7 @@ def test_the_guess_and_the_character_meter_reach_an_api_client(client):
     job = client.submit("moons", "ddim", 5, 0.0, "upper moon", 2.0, 30, 0, True, "off", api_name="/sample")
     job.result()
     frames = [f for update in job.outputs() for f in json.loads(update[0])["frames"]]
-    assert len(frames) == 5 and all(plots.decode_points(f["x0"], f["limit"]).shape == (30, 2) for f in frames)
+    assert len(frames) == 5 and all(decode_points(f["x0"], f["limit"]).shape == (30, 2) for f in frames)
     summary = sample(client, model="emnist", class_name="B", num_samples=6, steps=4, guidance=3.0)[3]
     quality = summary["quality"]
     assert quality["judge"] == "emnist-classifier" and quality["characters"] == 6

@@ -10,17 +10,16 @@ import pytest
 import torch
 from app_standins import PacedPipeline, points_pipeline, standin_cache
 from PIL import Image
+from wire_decode import decode_arrows, decode_points
 
 from diffusion_core import make_timesteps
-
-from diffusion_core.demo import live, plots, quality
-
-from diffusion_core.demo.cache import ModelCache, ModelInfo
-
-from diffusion_core.demo.requests import RequestError, validate_request
 from diffusion_core.data import toy_dataset
+from diffusion_core.demo import live, quality
+from diffusion_core.demo.cache import ModelCache, ModelInfo
 from diffusion_core.demo.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
+from diffusion_core.demo.requests import RequestError, validate_request
 from diffusion_core.demo.threads import CoreShare
+from diffusion_core.demo.wire import encode_arrows
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,7 @@ def test_run_streams_the_first_frame_with_the_background_then_appends(cache, sto
     assert [m["final"] for m in messages] == [False] * (len(messages) - 1) + [True]
     assert [f["index"] for m in messages for f in m["frames"]] == list(range(40))
     last = messages[-1]["frames"][-1]
-    decoded = plots.decode_points(last["xy"], last["limit"])
+    decoded = decode_points(last["xy"], last["limit"])
     assert np.abs(decoded - updates[-1].samples).max() < 1e-3
     assert last["title"] == f"DDIM · step 40/40 · t = {make_timesteps(1000, 40)[-1]}"
 
@@ -195,7 +194,7 @@ def test_scrubbing_shows_the_stored_keyframe(cache, store):
     message = json.loads(live.scrub_message(store, cache, result.run_id, 59))
     frame = message["frames"][0]
     assert message["mode"] == "replace" and frame["index"] == 99
-    assert np.abs(plots.decode_points(frame["xy"], frame["limit"]) - result.samples).max() < 2e-3
+    assert np.abs(decode_points(frame["xy"], frame["limit"]) - result.samples).max() < 2e-3
     first = json.loads(live.scrub_message(store, cache, result.run_id, 0))["frames"][0]
     assert first["index"] == keyframe_indices(100)[0] == 0
 
@@ -206,9 +205,9 @@ def test_show_x0_streams_and_stores_the_models_guess(cache, store):
     expected = list(cache.get("moons").trajectory(64, **options))
     frames = [f for u in updates for f in json.loads(u.message)["frames"]]
     for frame, step in zip(frames, expected, strict=True):
-        assert np.abs(plots.decode_points(frame["x0"], frame["limit"]) - step.x0.numpy()).max() < 1e-3
+        assert np.abs(decode_points(frame["x0"], frame["limit"]) - step.x0.numpy()).max() < 1e-3
     scrubbed = json.loads(live.scrub_message(store, cache, updates[-1].run_id, 2))["frames"][0]
-    guess = plots.decode_points(scrubbed["x0"], scrubbed["limit"])
+    guess = decode_points(scrubbed["x0"], scrubbed["limit"])
     assert np.abs(guess - expected[2].x0.numpy()).max() < 2e-2  # stored as float16
     assert updates[-1].summary["show_x0"] is True
 
@@ -252,7 +251,7 @@ def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache)
 
 
 def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(cache, store):
-    from diffusion_core.demo.field import decode_arrows, encode_arrows, grid_points, score_fields
+    from diffusion_core.demo.field import grid_points, score_fields
 
     updates = run(cache, store, steps=5, field="all")
     frames = [f for u in updates for f in json.loads(u.message)["frames"]]

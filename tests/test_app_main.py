@@ -43,8 +43,9 @@ def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
 
 
 def test_the_idle_queue_polls_gently_so_runs_keep_their_cores():
-    import app
     from app_standins import standin_cache
+
+    import app
 
     demo = app.build_demo(standin_cache())
     # A private Gradio attribute: if a Gradio upgrade moves it, this test says so.

@@ -10,9 +10,7 @@ import pytest
 from app_standins import ImagePipeline, points_pipeline, standin_cache
 
 from diffusion_core.demo.cache import ModelCache, describe
-
 from diffusion_core.demo.gpu import on_gpu_when_available
-
 from diffusion_core.demo.requests import RequestError, SampleRequest, validate_request
 
 

@@ -9,9 +9,10 @@ import torch
 from hub_helpers import REPO, make_checkpoint
 
 import app
-from diffusion_core.weights import hub, source as weights_source
 from diffusion_core.demo.cache import ModelCache
 from diffusion_core.demo.requests import RequestError
+from diffusion_core.weights import hub
+from diffusion_core.weights import source as weights_source
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

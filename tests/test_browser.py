@@ -21,7 +21,6 @@ sync_api = pytest.importorskip(
 import torch
 from app_standins import launch_app, serving_cache
 
-
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

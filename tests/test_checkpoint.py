@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+from diffusion_core.models import FiLMMLP, MLPConfig
+from diffusion_core.schedules import NoiseSchedule
 from diffusion_core.weights import checkpoint
 from diffusion_core.weights.checkpoint import (
     CheckpointConfig,
@@ -11,8 +13,6 @@ from diffusion_core.weights.checkpoint import (
     load_model,
     save_checkpoint,
 )
-from diffusion_core.models import FiLMMLP, MLPConfig
-from diffusion_core.schedules import NoiseSchedule
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from app_standins import standin_cache
 
-from diffusion_core.demo.requests import validate_request
 from diffusion_core.demo.compare import compare
+from diffusion_core.demo.requests import validate_request
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -6,16 +6,22 @@ import json
 import numpy as np
 import pytest
 import torch
+from emnist_files import upright_l, write_split
 from PIL import Image
 
 import train_toy
-from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_config, load_model, save_checkpoint
 from diffusion_core.data.emnist import BYCLASS_NAMES
-from diffusion_core.models import ClassifierConfig, UNet, UNetConfig
 from diffusion_core.evaluation.judge import ClassifierTraining, train_classifier
-from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, load_pipeline
+from diffusion_core.models import ClassifierConfig, UNet, UNetConfig
 from diffusion_core.schedules import NoiseSchedule
-from emnist_files import upright_l, write_split
+from diffusion_core.weights.checkpoint import (
+    CheckpointConfig,
+    CheckpointError,
+    load_config,
+    load_model,
+    save_checkpoint,
+)
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, load_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

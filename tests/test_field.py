@@ -2,12 +2,14 @@
 
 import pytest
 import torch
+from wire_decode import decode_arrows
 
 from diffusion_core.analytic import GaussianMixture
 from diffusion_core.data import toy_dataset
-from diffusion_core.demo.field import decode_arrows, encode_arrows, field_payload, grid_points, score_fields
-from diffusion_core.weights.pipeline import load_pipeline
+from diffusion_core.demo.field import field_payload, grid_points, score_fields
+from diffusion_core.demo.wire import encode_arrows
 from diffusion_core.schedules import NoiseSchedule
+from diffusion_core.weights.pipeline import load_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

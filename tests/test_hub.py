@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_helpers import COMMAND, FAKE_TOKEN, REPO, make_checkpoint, pulled_folder
 from huggingface_hub import CommitOperationAdd, HfApi, constants
 
-from diffusion_core.weights import hub, source as weights_source
-from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
-from diffusion_core.weights.hub_cli import add_push_to_hub_argument, push_trained, register_hub_commands, run_pull, run_push
-from diffusion_core.weights.pipeline import Pipeline
 from diffusion_core.schedules import NoiseSchedule
-from hub_helpers import COMMAND, FAKE_TOKEN, REPO, make_checkpoint
+from diffusion_core.weights import hub
+from diffusion_core.weights import source as weights_source
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_model, save_checkpoint
+from diffusion_core.weights.hub_cli import (
+    add_push_to_hub_argument,
+    push_trained,
+    register_hub_commands,
+    run_pull,
+    run_push,
+)
+from diffusion_core.weights.pipeline import Pipeline
+
 
 def samples(folder):
     model, config = load_model(folder)
@@ -95,8 +103,8 @@ def test_push_refuses_a_checkpoint_the_strict_loader_refuses_before_any_request(
 def test_pinning_a_commit_returns_the_old_weights_after_a_newer_push(fake_hub, tmp_path):
     old = hub.push_checkpoint(make_checkpoint(tmp_path / "v1" / "moons", seed=0), REPO).commit
     hub.push_checkpoint(make_checkpoint(tmp_path / "v2" / "moons", seed=1), REPO)
-    pinned = hub.pull_checkpoint(REPO, "moons", revision=old, cache_dir=tmp_path / "cache")
-    latest = hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+    pinned = pulled_folder(REPO, "moons", revision=old, cache_dir=tmp_path / "cache")
+    latest = pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     assert same_weights(pinned, tmp_path / "v1" / "moons")
     assert same_weights(latest, tmp_path / "v2" / "moons")
     assert not same_weights(pinned, latest)
@@ -106,14 +114,14 @@ def test_pushing_to_a_branch_leaves_main_untouched(fake_hub, tmp_path):
     main = hub.push_checkpoint(make_checkpoint(tmp_path / "v1" / "moons", seed=0), REPO).commit
     branch = hub.push_checkpoint(make_checkpoint(tmp_path / "v2" / "moons", seed=1), REPO, revision="experiment")
     assert branch.revision == "experiment" and fake_hub.repos[REPO].branches == {"main": main, "experiment": branch.commit}
-    on_branch = hub.pull_checkpoint(REPO, "moons", revision="experiment", cache_dir=tmp_path / "cache")
+    on_branch = pulled_folder(REPO, "moons", revision="experiment", cache_dir=tmp_path / "cache")
     assert same_weights(on_branch, tmp_path / "v2" / "moons")
 
 
 def test_offline_mode_pulls_from_a_warm_cache_without_any_request(fake_hub, tmp_path, monkeypatch):
     local = make_checkpoint(tmp_path / "moons")
     hub.push_checkpoint(local, REPO)
-    hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+    pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     before = len(fake_hub.requests)
     pulled = hub.pull(REPO, "moons", cache_dir=tmp_path / "cache")
@@ -126,7 +134,7 @@ def test_offline_mode_with_a_cold_cache_fails_clearly(fake_hub, tmp_path, monkey
     hub.push_checkpoint(make_checkpoint(tmp_path / "moons"), REPO)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(hub.HubError, match=r"offline mode is on \(HF_HUB_OFFLINE=1\).*cache holds no copy"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "empty-cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "empty-cache")
     assert fake_hub.requests[-1].startswith("POST /api/models/alice/toy-diffusion/commit")
 
 
@@ -134,7 +142,7 @@ def test_a_server_that_is_down_fails_within_a_second_with_a_clear_message(fake_h
     fake_hub.stop()
     start = time.perf_counter()
     with pytest.raises(hub.HubError, match=r"cannot reach the Hub at http://127\.0\.0\.1:\d+ \(ConnectError"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     assert time.perf_counter() - start < 1.0
 
 
@@ -143,14 +151,14 @@ def test_a_silent_server_times_out_instead_of_hanging(fake_hub, tmp_path, monkey
     fake_hub.fault = "hang"
     start = time.perf_counter()
     with pytest.raises(hub.HubError, match="did not answer within 0.5 s"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     assert time.perf_counter() - start < 3.0
 
 
 def test_when_the_hub_is_down_a_warm_cache_still_answers_and_says_so(fake_hub, tmp_path):
     local = make_checkpoint(tmp_path / "moons")
     hub.push_checkpoint(local, REPO)
-    hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+    pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     fake_hub.stop()
     source = weights_source.resolve_weights("moons", REPO, cache_dir=tmp_path / "cache")
     assert source.error is None and "cached copy; the Hub could not be reached" in source.message
@@ -181,9 +189,9 @@ def test_a_corrupted_download_is_dropped_from_the_cache_so_a_retry_gets_the_righ
     hub.push_checkpoint(local, REPO)
     fake_hub.fault = "corrupt"
     with pytest.raises(hub.HubError, match="corrupted or truncated in transit"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     fake_hub.fault = None
-    pulled = hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+    pulled = pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     assert (pulled / "model.safetensors").read_bytes() == (local / "model.safetensors").read_bytes()
 
 
@@ -191,11 +199,11 @@ def test_unknown_repo_unknown_revision_and_missing_model_each_name_the_problem(f
     hub.push_checkpoint(make_checkpoint(tmp_path / "moons"), REPO)
     cache = tmp_path / "cache"
     with pytest.raises(hub.HubError, match="repository 'alice/nothing-here' was not found"):
-        hub.pull_checkpoint("alice/nothing-here", "moons", cache_dir=cache)
+        pulled_folder("alice/nothing-here", "moons", cache_dir=cache)
     with pytest.raises(hub.HubError, match="revision 'v9' does not exist in alice/toy-diffusion"):
-        hub.pull_checkpoint(REPO, "moons", revision="v9", cache_dir=cache)
+        pulled_folder(REPO, "moons", revision="v9", cache_dir=cache)
     with pytest.raises(hub.HubError, match=r"no complete checkpoint 'circles': missing circles/config\.json"):
-        hub.pull_checkpoint(REPO, "circles", cache_dir=cache)
+        pulled_folder(REPO, "circles", cache_dir=cache)
 
 
 def test_a_model_with_a_bad_config_is_refused_by_the_strict_loader(fake_hub, tmp_path):
@@ -206,7 +214,7 @@ def test_a_model_with_a_bad_config_is_refused_by_the_strict_loader(fake_hub, tmp
     HfApi().create_repo(REPO)
     HfApi().upload_folder(repo_id=REPO, folder_path=tmp_path, path_in_repo="", allow_patterns=["moons/*"])
     with pytest.raises(hub.HubError, match="is not a valid checkpoint: .*shape mismatch"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
 
 
 def test_a_repo_offering_only_pickled_weights_is_refused_and_nothing_pickled_is_downloaded(fake_hub, tmp_path):
@@ -218,15 +226,15 @@ def test_a_repo_offering_only_pickled_weights_is_refused_and_nothing_pickled_is_
         CommitOperationAdd("moons/pytorch_model.bin", b"pickled bytes"),
     ], commit_message="pickled weights")
     with pytest.raises(hub.HubError, match=r"only pickled weights for 'moons' \(moons/pytorch_model\.bin\).*arbitrary code"):
-        hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     assert not any("resolve" in request for request in fake_hub.requests)
 
 
 def test_bad_repo_ids_and_names_are_refused_before_any_request(fake_hub):
     with pytest.raises(hub.HubError, match=r"repo id 'no-slash' is not of the form USER/REPO"):
-        hub.pull_checkpoint("no-slash", "moons")
+        pulled_folder("no-slash", "moons")
     with pytest.raises(hub.HubError, match=r"model name '\.\./etc' must be one folder name"):
-        hub.pull_checkpoint(REPO, "../etc")
+        pulled_folder(REPO, "../etc")
     assert fake_hub.requests == []
 
 
@@ -234,7 +242,7 @@ def test_install_pulled_replaces_the_folder_and_drops_the_old_training_state(fak
     hub.push_checkpoint(make_checkpoint(tmp_path / "new" / "moons", seed=1), REPO)
     existing = make_checkpoint(tmp_path / "checkpoints" / "moons", seed=0)
     (existing / "training_state.json").write_text("{}")
-    target = hub.install_pulled(hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache"), tmp_path / "checkpoints")
+    target = hub.install_pulled(pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache"), tmp_path / "checkpoints")
     assert target == existing and not (target / "training_state.json").exists()
     assert not any((target / name).is_symlink() for name in hub.PULL_FILES)
     assert same_weights(target, tmp_path / "new" / "moons")
@@ -245,7 +253,7 @@ def test_install_pulled_that_fails_midway_leaves_the_existing_folder_untouched(f
     hub.push_checkpoint(make_checkpoint(tmp_path / "new" / "moons", seed=1), REPO)
     existing = make_checkpoint(tmp_path / "checkpoints" / "moons", seed=0)
     before = {p.name: p.read_bytes() for p in existing.iterdir()}
-    pulled = hub.pull_checkpoint(REPO, "moons", cache_dir=tmp_path / "cache")
+    pulled = pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
     real_copy = hub.shutil.copyfile
 
     def copy_then_fail(source, destination):
@@ -314,8 +322,8 @@ def test_a_fresh_process_finds_the_hub_through_hf_endpoint_alone(fake_hub, tmp_p
     local = make_checkpoint(tmp_path / "moons")
     commit = hub.push_checkpoint(local, REPO).commit
     script = (
-        "import sys; from diffusion_core.weights.hub import pull_checkpoint; "
-        f"print(pull_checkpoint({REPO!r}, 'moons', revision={commit!r}))"
+        "import sys; from diffusion_core.weights.hub import pull; "
+        f"print(pull({REPO!r}, 'moons', revision={commit!r}).folder)"
     )
     env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "home"),
            "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}

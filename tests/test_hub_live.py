@@ -12,9 +12,9 @@ import pytest
 import torch
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
+from test_hub import make_checkpoint, samples
 
 from diffusion_core.weights import hub
-from test_hub import make_checkpoint, samples
 
 
 def live_api() -> HfApi:

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, save_checkpoint
 from diffusion_core.models import FiLMMLP, MLPConfig
-from diffusion_core.weights.pipeline import load_pipeline, resolve_checkpoint
 from diffusion_core.schedules import NoiseSchedule
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, save_checkpoint
+from diffusion_core.weights.pipeline import load_pipeline, resolve_checkpoint
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

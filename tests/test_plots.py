@@ -4,8 +4,9 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from wire_decode import decode_points
 
-from diffusion_core.demo import plots
+from diffusion_core.demo import plots, wire
 from diffusion_core.evaluation.pictures import image_grid
 
 
@@ -13,14 +14,14 @@ def test_encoded_points_decode_to_within_half_a_quantization_step():
     rng = np.random.default_rng(0)
     x = rng.uniform(-6.0, 6.0, size=(500, 2)).astype(np.float32)
     limit = 3.2
-    decoded = plots.decode_points(plots.encode_points(x, limit), limit)
+    decoded = decode_points(wire.encode_points(x, limit), limit)
     step = 2 * limit / 32767
     assert decoded.shape == (500, 2)
     assert np.abs(decoded - x).max() <= step / 2 + 1e-6
 
 
 def test_points_beyond_twice_the_view_are_clamped_outside_the_view():
-    decoded = plots.decode_points(plots.encode_points(np.array([[100.0, -100.0]]), 3.0), 3.0)
+    decoded = decode_points(wire.encode_points(np.array([[100.0, -100.0]]), 3.0), 3.0)
     assert decoded[0, 0] == pytest.approx(6.0, rel=1e-4) and decoded[0, 1] == pytest.approx(-6.0, rel=1e-4)
 
 
@@ -33,7 +34,7 @@ def test_points_frame_carries_the_guess_x0_only_when_given():
     x, x0 = np.zeros((10, 2)), np.full((10, 2), 1.5)
     assert "x0" not in plots.points_frame(x, 3.2, "t", 0.5, 0, 10, 999)
     with_guess = plots.points_frame(x, 3.2, "t", 0.5, 0, 10, 999, x0)
-    assert np.allclose(plots.decode_points(with_guess["x0"], 3.2), 1.5, atol=1e-3)
+    assert np.allclose(decode_points(with_guess["x0"], 3.2), 1.5, atol=1e-3)
 
 
 def test_axis_limit_covers_the_data_and_standard_noise():
@@ -64,10 +65,10 @@ def test_images_frame_puts_the_guess_grid_beside_when_given():
 
 
 def test_frame_message_replaces_keeps_or_clears_the_background():
-    kept = json.loads(plots.frame_message([{"kind": "blank"}], mode="append"))
-    cleared = json.loads(plots.frame_message([], mode="replace", background=None))
+    kept = json.loads(wire.frame_message([{"kind": "blank"}], mode="append"))
+    cleared = json.loads(wire.frame_message([], mode="replace", background=None))
     picture = plots.background(np.zeros((3, 2)), np.array([0, 1, 1]), 3.2, "moons:-1")
-    set_ = json.loads(plots.frame_message([], mode="replace", final=True, background=picture))
+    set_ = json.loads(wire.frame_message([], mode="replace", final=True, background=picture))
     assert "background" not in kept and kept["mode"] == "append" and kept["frames"] == [{"kind": "blank"}]
     assert cleared["background"] is None
     assert set_["background"]["key"] == "moons:-1" and set_["final"] is True

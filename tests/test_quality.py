@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core.demo import quality
-
-from diffusion_core.demo.cache import ModelInfo
 from diffusion_core.data.emnist import BYCLASS_NAMES
-from diffusion_core.models import CharacterClassifier, ClassifierConfig
+from diffusion_core.demo import quality
+from diffusion_core.demo.cache import ModelInfo
 from diffusion_core.evaluation.judge import save_classifier
+from diffusion_core.models import CharacterClassifier, ClassifierConfig
 
 INFO = ModelInfo("emnist", "images", (1, 28, 28), BYCLASS_NAMES, 1000, "emnist", 64, 16)
 REPORT = {

@@ -1,6 +1,6 @@
 """2D toy point sets with class labels, drawn i.i.d. from a seeded torch generator.
 
-Each set is the distribution of a scikit-learn generator (or seed 001's swiss roll)
+Each set is the distribution of a scikit-learn generator (or the swiss roll of 'Diffusion model from scratch')
 with angles and positions drawn at random rather than on an even grid, followed by
 a fixed affine map to roughly unit scale, the coordinates the models are trained
 in. `RESCALING` records each map as raw = trained / scale + offset.

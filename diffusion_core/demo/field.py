@@ -1,7 +1,7 @@
 """The learned score field of a 2D model, on a grid, for the live view's arrows.
 
 At timestep t the network's noise prediction gives the score of the noised data,
-∇ log p_t(x) ≈ −ε̂(x, t) / √(1 − ᾱ_t) (seed 000; Song et al. 2021): the direction
+∇ log p_t(x) ≈ −ε̂(x, t) / √(1 − ᾱ_t) (Song et al. 2021): the direction
 in which the data density rises fastest. With classifier-free guidance the sampler
 follows ε̃ = (1 + w) ε̂(x, c) − w ε̂(x, ∅) instead, so three fields can be shown:
 the conditional one, the unconditional one and the guided one the sampler uses.
@@ -9,12 +9,10 @@ the conditional one, the unconditional one and the guided one the sampler uses.
 
 from __future__ import annotations
 
-import base64
-
-import numpy as np
 import torch
 
 from ..parameterization import classifier_free_guidance, score_from_eps, to_x0_eps
+from .wire import encode_arrows
 
 FIELD_MODES = ("off", "guided", "all")  # none; the field the sampler follows; conditional, unconditional, guided
 GRID_SIZE = 21  # arrows per side of the square view
@@ -56,28 +54,6 @@ def score_fields(
     conditional, unconditional = scores[:n], scores[n:]
     guided = classifier_free_guidance(conditional, unconditional, guidance)
     return {"conditional": conditional, "unconditional": unconditional, "guided": guided}
-
-
-def encode_arrows(vectors: torch.Tensor) -> str:
-    """Vectors (N, 2) as base64 int8 pairs: the direction, with length √(|v| / max|v|) · 127.
-
-    The square root keeps short arrows visible beside long ones; lengths are relative
-    within one field, so the picture shows where the field is strong, not its units.
-    """
-    vectors = vectors.double()
-    norms = vectors.norm(dim=1, keepdim=True)
-    largest = float(norms.max()) if len(norms) else 0.0
-    if not largest > 0 or not np.isfinite(largest):
-        scaled = torch.zeros_like(vectors)
-    else:
-        scaled = vectors / norms.clamp(min=1e-30) * (norms / largest).sqrt()
-    quantized = torch.clamp(torch.round(scaled * 127), -127, 127).to(torch.int8).numpy()
-    return base64.b64encode(quantized.tobytes()).decode("ascii")
-
-
-def decode_arrows(encoded: str) -> np.ndarray:
-    """The inverse of `encode_arrows` up to scale: (N, 2) float32 in [-1, 1]."""
-    return np.frombuffer(base64.b64decode(encoded), dtype=np.int8).reshape(-1, 2).astype(np.float32) / 127
 
 
 def field_payload(fields: dict[str, torch.Tensor], mode: str, size: int = GRID_SIZE) -> dict | None:

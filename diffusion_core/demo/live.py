@@ -26,6 +26,7 @@ from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
 from . import plots
 from .cache import ModelCache, ModelInfo, ServedModel
+from .field import field_payload, grid_points, score_fields
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
@@ -35,10 +36,10 @@ from .frames import (
     prune_folder,
     write_gif,
 )
-from .field import field_payload, grid_points, score_fields
 from .quality import quality_figures
 from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
+from .wire import frame_message
 
 GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
 FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
@@ -111,8 +112,8 @@ def _background(served: ServedModel, label_index: int | None) -> dict | None:
 def _run_message(frames: list[dict], first: bool, background: dict | None, final: bool = False) -> str:
     """A run's first message replaces the canvas's queue and sets its background; later ones append."""
     if first:
-        return plots.frame_message(frames, mode="replace", final=final, background=background)
-    return plots.frame_message(frames, mode="append", final=final)
+        return frame_message(frames, mode="replace", final=final, background=background)
+    return frame_message(frames, mode="append", final=final)
 
 
 def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL) -> str:
@@ -125,7 +126,7 @@ def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL)
     else:
         what = f"{info.sample_shape[-1]}×{info.sample_shape[-2]} images"
     frame = {"kind": "blank", "title": f"{name}: {what}. Press Run to watch the noise turn into samples."}
-    return plots.frame_message([frame], mode="replace", background=_background(served, label_index))
+    return frame_message([frame], mode="replace", background=_background(served, label_index))
 
 
 @dataclass(eq=False)
@@ -150,48 +151,37 @@ def _sample_into(
     with_x0: bool,
     share: CoreShare,
 ) -> None:
-    """The sampling thread: `_post_frames` while counted in `share`; errors go to the mailbox."""
+    """The sampling thread, counted in `share`: run the sampler, post each chosen step's frame and
+    keep the keyframes; an error goes to the mailbox, which the streaming generator re-raises."""
     try:
         with share.run():
-            _post_frames(mailbox, steps, schedule, make_frame, with_x0, share)
+            for last in steps:
+                if mailbox.stop.is_set():
+                    return
+                share.sync()  # another run may have started or ended: take this run's share of the cores
+                keyframe = schedule.is_keyframe(last.index)
+                if not schedule.is_frame(last.index) and not keyframe:
+                    continue
+                x = last.x.detach().float().cpu().numpy()
+                x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
+                frame = make_frame(last.index, last.num_steps, last.t, x, x0)
+                with mailbox.lock:
+                    if keyframe:
+                        mailbox.keyframes.append(StoredFrame(
+                            last.index, last.num_steps, last.t, x.astype(np.float16),
+                            None if x0 is None else x0.astype(np.float16),
+                        ))
+                    mailbox.frames.append(frame)
+                    if last.index == last.num_steps - 1:
+                        # The last frame and "done" arrive together, so the final message carries it.
+                        mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
+                    mailbox.lock.notify()
     except BaseException as error:  # noqa: BLE001 - handed to the generator, which re-raises it
         mailbox.error = error
     finally:
         with mailbox.lock:
             if not mailbox.done:
                 mailbox.done, mailbox.finished_at = True, time.perf_counter()
-            mailbox.lock.notify()
-
-
-def _post_frames(
-    mailbox: _Mailbox,
-    steps: Iterator,
-    schedule: FrameSchedule,
-    make_frame: Callable,
-    with_x0: bool,
-    share: CoreShare,
-) -> None:
-    """Run the sampler; post each chosen step's frame and keep the keyframes."""
-    for last in steps:
-        if mailbox.stop.is_set():
-            return
-        share.sync()  # another run may have started or ended: take this run's share of the cores
-        keyframe = schedule.is_keyframe(last.index)
-        if not schedule.is_frame(last.index) and not keyframe:
-            continue
-        x = last.x.detach().float().cpu().numpy()
-        x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
-        frame = make_frame(last.index, last.num_steps, last.t, x, x0)
-        with mailbox.lock:
-            if keyframe:
-                mailbox.keyframes.append(StoredFrame(
-                    last.index, last.num_steps, last.t, x.astype(np.float16),
-                    None if x0 is None else x0.astype(np.float16),
-                ))
-            mailbox.frames.append(frame)
-            if last.index == last.num_steps - 1:
-                # The last frame and "done" arrive together, so the final message carries it.
-                mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
             mailbox.lock.notify()
 
 
@@ -335,7 +325,7 @@ def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None,
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
     payload = _frame(cache.served(run.model), run.sampler, None, frame.index, frame.num_steps, frame.t, x, x0)
-    return plots.frame_message([payload], mode="replace", final=True)
+    return frame_message([payload], mode="replace", final=True)
 
 
 def trajectory_gif(

@@ -10,21 +10,17 @@ Points are drawn in model (training) coordinates on fixed square axes [-limit, l
 
 from __future__ import annotations
 
-import base64
-import json
-
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from ..evaluation.pictures import image_grid
+from .wire import b64, encode_points
 
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
 CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 SAMPLE_COLOR = "#1f4e9c"
 MIN_LIMIT = 3.2
-# int16 frame coordinates span ±2·limit so points just outside the view are clipped, not piled on the edge.
-_INT16_SPAN = 2.0
 
 
 def axis_limit(data: np.ndarray) -> float:
@@ -35,23 +31,6 @@ def axis_limit(data: np.ndarray) -> float:
 def step_title(sampler: str, index: int, num_steps: int, t: int) -> str:
     """'DDIM · step 12/50 · t = 779': the step just taken and the timestep the model saw."""
     return f"{sampler.upper()} · step {index + 1}/{num_steps} · t = {t}"
-
-
-def _b64(array: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
-
-
-def encode_points(x: np.ndarray, limit: float) -> str:
-    """x: (N, 2) → base64 of little-endian int16 pairs, 32767 ↔ 2·limit."""
-    scale = 32767.0 / (_INT16_SPAN * limit)
-    quantized = np.clip(np.rint(np.asarray(x, dtype=np.float32) * scale), -32767, 32767)
-    return _b64(quantized.astype("<i2"))
-
-
-def decode_points(encoded: str, limit: float) -> np.ndarray:
-    """The inverse of `encode_points`, (N, 2) float32 (for tests and API clients)."""
-    values = np.frombuffer(base64.b64decode(encoded), dtype="<i2").astype(np.float32)
-    return values.reshape(-1, 2) * (_INT16_SPAN * limit / 32767.0)
 
 
 def background(
@@ -65,7 +44,7 @@ def background(
         "key": key,
         "limit": float(limit),
         "xy": encode_points(data, limit),
-        "labels": _b64(np.asarray(labels, dtype=np.uint8)),
+        "labels": b64(np.asarray(labels, dtype=np.uint8)),
         "colors": list(CLASS_COLORS),
         "highlight": -1 if highlight is None else int(highlight),
     }
@@ -128,32 +107,11 @@ def images_frame(
         "t": int(t),
         "height": int(grid.shape[0]),
         "width": int(grid.shape[1]),
-        "pixels": _b64(grid),
+        "pixels": b64(grid),
     }
     if x0 is not None:
-        frame["x0_pixels"] = _b64(image_grid(x0))
+        frame["x0_pixels"] = b64(image_grid(x0))
     return frame
-
-
-KEEP_BACKGROUND = "keep"
-
-
-def frame_message(
-    frames: list[dict],
-    mode: str = "append",
-    final: bool = False,
-    background: dict | None | str = KEEP_BACKGROUND,
-) -> str:
-    """The live canvas's value: a batch of frames to play in order.
-
-    mode "replace" drops whatever the canvas still has queued (a new run, a scrub),
-    "append" queues after it. `background`: a `background(...)` dict sets the faint
-    data picture, None clears it, KEEP_BACKGROUND leaves the current one.
-    """
-    message = {"mode": mode, "final": final, "frames": frames}
-    if not isinstance(background, str):
-        message["background"] = background
-    return json.dumps(message, separators=(",", ":"))
 
 
 def points_figure(

@@ -18,9 +18,9 @@ import torch
 
 from ..data import TOY_DATASETS, toy_dataset
 from ..data.emnist import case_merged
-from ..evaluation.toy import fresh_sets
-from ..evaluation.metrics import SlicedWassersteinReference, class_conformity, mean_pairwise_distance
 from ..evaluation.judge import JUDGE_NAME, ClassifierLoadError, load_classifier
+from ..evaluation.metrics import SlicedWassersteinReference, class_conformity, mean_pairwise_distance
+from ..evaluation.toy import fresh_sets
 from ..models.classifier import CharacterClassifier
 from .cache import ModelInfo
 

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..data import toy_dataset
-from .metrics import class_conformity, sliced_wasserstein_ratio
 from ..weights.pipeline import Pipeline
+from .metrics import class_conformity, sliced_wasserstein_ratio
 
 GUIDANCE_WEIGHTS = (0.0, 1.0, 3.0, 5.0)
 FRESH_SEEDS = tuple(10_000 + k for k in range(5))
@@ -171,7 +171,7 @@ def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_cla
 
 
 def meets_targets(report: EvalReport) -> bool:
-    """The issue's gates: SW ≤ 1.5 (DDPM), ≤ 2.0 (DDIM-50), conformity ≥ 99% per class at w=3."""
+    """The shipped models' quality targets: SW ≤ 1.5 (DDPM), ≤ 2.0 (DDIM-50), conformity ≥ 99% per class at w=3."""
     return report.sw_ddpm <= 1.5 and report.sw_ddim <= 2.0 and min(report.conformity["3"]) >= 0.99
 
 

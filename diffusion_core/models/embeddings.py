@@ -9,7 +9,7 @@ from torch import nn
 
 
 class SinusoidalTimeEmbedding(nn.Module):
-    """Transformer position features of the timestep (Vaswani et al. 2017, section 3.5; seed 000).
+    """Transformer position features of the timestep (Vaswani et al. 2017, section 3.5), as DDPM uses them.
 
     emb(t) = [sin(t ω_k), cos(t ω_k)], ω_k = 10000^(-k/(d/2 - 1)), k = 0..d/2-1.
     t: (B,) → (B, dim).

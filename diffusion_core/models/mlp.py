@@ -3,7 +3,7 @@
 The timestep's sinusoidal embedding plus a learned label embedding (with one extra
 null label for the unconditional model, used for classifier-free guidance) make a
 conditioning vector c; every hidden layer is modulated as h ← h · (1 + scale(c)) + shift(c)
-(FiLM, Perez et al. 2018; the shift/scale fusion of seed 000).
+(FiLM, Perez et al. 2018; the shift/scale fusion of the 'Predicting Error and Score Function' tutorial).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from torch import nn
 
 from .configs import ConfigRecord, check_positive_ints, check_prediction_field
 from .embeddings import FourierFeatures, SinusoidalTimeEmbedding, with_null_label
-
 
 # The trunk's nonlinearity, applied to every hidden unit of every point at every step.
 # Hardswish (x·relu6(x+3)/6, Howard et al. 2019) follows SiLU's shape without an

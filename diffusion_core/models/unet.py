@@ -2,7 +2,7 @@
 
 Residual blocks whose second GroupNorm is modulated by the conditioning vector c,
 GN(h) · (1 + scale(c)) + shift(c) — AdaGN (Dhariwal & Nichol 2021, section 3; the
-shift/scale fusion of seed 000) — where c = MLP(emb(t)) + E[label] and label
+shift/scale fusion of the 'Predicting Error and Score Function' tutorial) — where c = MLP(emb(t)) + E[label] and label
 `num_classes` is the null label of classifier-free guidance (Ho & Salimans 2022).
 
 Built for two CPU cores: the image is first folded 2×2 into channels (pixel

@@ -30,6 +30,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from .atomic import replace_folder
+from .cards import SAMPLE_IMAGE_NAME, repo_card
 from .checkpoint import (
     CARD_NAME,
     CONFIG_NAME,
@@ -40,8 +42,6 @@ from .checkpoint import (
     load_config,
     load_model,
 )
-from .atomic import replace_folder
-from .cards import SAMPLE_IMAGE_NAME, repo_card
 from .pipeline import CHECKPOINTS_DIR
 
 PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
@@ -273,6 +273,13 @@ def _pull_from_cache(repo_id: str, name: str, revision: str | None, cache_dir, t
     return PulledCheckpoint(folder, repo_id, snapshot.name, from_cache_only=True)
 
 
+def _model_info(api: HfApi, repo_id: str, revision: str | None, files_metadata: bool = False):
+    """The Hub's listing of `repo_id` at `revision`; OfflineModeIsEnabled without asking when HF_HUB_OFFLINE is set."""
+    if constants.is_offline_mode():
+        raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
+    return api.model_info(repo_id, revision=revision, files_metadata=files_metadata, timeout=TIMEOUT_S)
+
+
 def pull(
     repo_id: str,
     name: str,
@@ -292,9 +299,7 @@ def pull(
     _check_revision(revision)
     api = HfApi(token=token)
     try:
-        if constants.is_offline_mode():
-            raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
-        info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=TIMEOUT_S)
+        info = _model_info(api, repo_id, revision, files_metadata=True)
     except _TRANSPORT_ERRORS as error:
         pulled = _pull_from_cache(repo_id, name, revision, cache_dir, token, _explain(error, repo_id, revision, api.endpoint))
     except HfHubHTTPError as error:
@@ -333,9 +338,7 @@ def list_models(
     _check_revision(revision)
     api = HfApi(token=token)
     try:
-        if constants.is_offline_mode():
-            raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
-        paths = [s.rfilename for s in api.model_info(repo_id, revision=revision, timeout=TIMEOUT_S).siblings or []]
+        paths = [s.rfilename for s in _model_info(api, repo_id, revision).siblings or []]
     except (*_TRANSPORT_ERRORS, HfHubHTTPError) as error:
         cause = _explain(error, repo_id, revision, api.endpoint)
         if isinstance(error, HfHubHTTPError) and (error.response is None or error.response.status_code < 500):
@@ -345,18 +348,6 @@ def list_models(
         except CachedRepoTreeNotFoundError as cache_error:
             raise HubError(f"{cause}, and the cache has no listing of {repo_id}@{revision or 'main'}") from cache_error
     return tuple(sorted(p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CONFIG_NAME}")))
-
-
-def pull_checkpoint(
-    repo_id: str,
-    name: str,
-    *,
-    revision: str | None = None,
-    cache_dir: Path | str | None = None,
-    token: str | None = None,
-) -> Path:
-    """The validated folder of NAME in `repo_id` at `revision` (see `pull`); raises HubError saying why not."""
-    return pull(repo_id, name, revision=revision, cache_dir=cache_dir, token=token).folder
 
 
 def install_pulled(pulled_folder: Path | str, into_dir: Path | str = CHECKPOINTS_DIR) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
 from ..device import pick_device
 from ..samplers import SAMPLERS, SamplerStep, sample
+from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50}
