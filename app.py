@@ -9,16 +9,20 @@ DIFFUSION_HUB_REVISION when set.
 
 from __future__ import annotations
 
+try:  # ZeroGPU emulates CUDA only for a torch imported after it: first of all, where it is installed
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
 from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core.demo import explain
+from diffusion_core.demo import explain, live
 from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache
 from diffusion_core.demo.examples import served_examples
-from diffusion_core.demo.frames import TrajectoryStore
 from diffusion_core.demo.gpu import on_gpu_when_available
-from diffusion_core.demo.handlers import Handlers, class_choices, samples_label
+from diffusion_core.demo.handlers import LOAD_OFF, Handlers, class_choices, load_allowed, samples_label
 from diffusion_core.demo.requests import MAX_GUIDANCE, MAX_SEED, SAMPLE_INPUTS, UNCONDITIONAL
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -29,6 +33,8 @@ QUEUE_SIZE = 32
 # losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
 # alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run.
 QUEUE_POLL_S = 0.01
+RUN_TTL_S = 3600  # a session's stored run is dropped an hour after it was made
+CACHE_CLEANUP = (600, 3600)  # every 10 min, delete Gradio's cached files (final plots, GIFs) older than 1 h
 DEFAULT_MODEL = "moons"
 SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
 FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
@@ -83,12 +89,15 @@ def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) ->
     # Opened at start-up when a Space could not get its Hub weights, so the reason is in view.
     hub_failed = any("Hub weights not loaded" in cache.weights_message(name) for name in cache.names())
     with gr.Accordion("Weights", open=hub_failed, elem_id="weights"):
-        ui["hub_repo"] = gr.Textbox(label="Hugging Face Hub repo", placeholder="USER/REPO (empty: shipped weights)",
-                                    info="a model repo with one folder per model, as `train_toy.py push` makes")
-        ui["hub_revision"] = gr.Textbox(label="Revision", placeholder="main",
-                                        info="a branch, tag or commit SHA; pin a SHA to get the same weights")
-        ui["load"] = gr.Button("Load weights for this model", elem_id="load-weights")
         ui["weights_status"] = gr.Markdown(handlers.weights_markdown(first.name), elem_id="weights-status")
+        if not handlers.allow_load:
+            gr.Markdown(LOAD_OFF, elem_id="load-off")
+            return ui
+        ui["hub_repo"] = gr.Textbox(label="Hugging Face Hub repo", placeholder="USER/REPO (empty: shipped weights)",
+                                    info="a public model repo with one folder per model, as `train_toy.py push` makes")
+        ui["hub_revision"] = gr.Textbox(label="Revision", placeholder="main", max_length=255,
+                                        info="a branch, tag or commit SHA; pin a SHA to get the same weights")
+        ui["load"] = gr.Button("Load weights for this model (for every visitor)", elem_id="load-weights")
     return ui
 
 
@@ -153,52 +162,58 @@ def wire(handlers: Handlers, ui: dict) -> None:
     """Every event: which handler it calls, with which inputs and outputs, under which API name."""
     c = ui["controls"]
     inputs = list(c.values())
-    outputs = [ui["live_view"], ui["final_plot"], ui["final_images"], ui["summary"], ui["scrub"], ui["run_id"],
+    outputs = [ui["live_view"], ui["final_plot"], ui["final_images"], ui["summary"], ui["scrub"], ui["last_run"],
                ui["gif"]]
-    sample = on_gpu_when_available(handlers.sample)
+    sample = on_gpu_when_available(handlers.sample, duration=handlers.gpu_seconds)
     # API clients bypass the UI's limits, so the handlers validate the raw values (preprocess=False).
     run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal",
-                   "concurrency_limit": SAMPLE_CONCURRENCY, "concurrency_id": "sample"}
+                   "concurrency_limit": SAMPLE_CONCURRENCY, "concurrency_id": "sample",
+                   "validator": handlers.admission(len(inputs))}
     gif_options = {"concurrency_limit": 1, "concurrency_id": "gif", "show_progress": "minimal"}
     run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", **run_options)
-    run_event.success(handlers.make_gif, ui["run_id"], ui["gif"], api_name="gif", **gif_options)
+    run_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif", **gif_options)
     example_event = ui["examples"].load_input_event.then(sample, inputs, api_name="sample_example",
                                                          api_visibility="undocumented", **run_options)
-    example_event.success(handlers.make_gif, ui["run_id"], ui["gif"], api_name="gif_example",
+    example_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif_example",
                           api_visibility="undocumented", **gif_options)
     ui["stop"].click(None, None, None, cancels=[run_event, example_event], api_name="stop")
-    ui["scrub"].input(handlers.show_frame, [ui["run_id"], ui["scrub"]], ui["live_view"], api_name="scrub",
+    ui["scrub"].input(handlers.show_frame, [ui["last_run"], ui["scrub"]], ui["live_view"], api_name="scrub",
                       show_progress="hidden", trigger_mode="always_last", queue=False)
 
     fitted = [c["class_name"], c["steps"], c["num_samples"], ui["live_view"], ui["final_plot"], ui["final_images"],
               c["field"], ui["weights_status"], ui["guidance_chart"], ui["steps_chart"], ui["model_kind"]]
     fit_inputs = [c["model"], c["class_name"], c["steps"], c["num_samples"], ui["model_kind"]]
     c["model"].change(handlers.model_controls, fit_inputs, fitted, api_name="model_controls", show_progress="hidden")
-    ui["load"].click(handlers.load_weights, [c["model"], ui["hub_repo"], ui["hub_revision"]], ui["weights_status"],
-                     api_name="load_weights", concurrency_limit=1, concurrency_id="weights").success(
-        handlers.model_controls, fit_inputs, fitted, show_progress="hidden", api_visibility="undocumented")
+    if "load" in ui:
+        ui["load"].click(handlers.load_weights, [c["model"], ui["hub_repo"], ui["hub_revision"]], ui["weights_status"],
+                         api_name="load_weights", concurrency_limit=1, concurrency_id="weights").success(
+            handlers.model_controls, fit_inputs, fitted, show_progress="hidden", api_visibility="private")
+    # Its own group: sharing "sample" with a limit of 1 would lower every run's limit to 1.
     ui["recompute"].click(handlers.recompute_tables, c["model"], [ui["guidance_chart"], ui["steps_chart"]],
-                          api_name="recompute_tables", concurrency_limit=1, concurrency_id="sample")
-    c["sampler"].change(handlers.sampler_controls, c["sampler"], c["eta"], api_name="sampler_controls",
+                          api_name="recompute_tables", concurrency_limit=1, concurrency_id="tables",
+                          validator=handlers.admission(1))
+    c["sampler"].change(handlers.sampler_controls, c["sampler"], c["eta"], api_visibility="private",
                         show_progress="hidden")
-    c["class_name"].change(handlers.class_controls, c["class_name"], c["guidance"], api_name="class_controls",
+    c["class_name"].change(handlers.class_controls, c["class_name"], c["guidance"], api_visibility="private",
                            show_progress="hidden")
     ui["run_compare"].click(handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"],
                                                         *ui["sides"]],
                             [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
-                            concurrency_limit=SAMPLE_CONCURRENCY, concurrency_id="sample")
+                            concurrency_limit=SAMPLE_CONCURRENCY, concurrency_id="sample",
+                            validator=handlers.admission(4 + len(ui["sides"])))
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
           api_name="explain", show_progress="hidden", queue=False)
 
 
-def build_demo(cache: ModelCache, store: TrajectoryStore | None = None) -> gr.Blocks:
-    """The Blocks app over the models in `cache`."""
-    handlers = Handlers(cache, store)
+def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
+    """The Blocks app over the models in `cache`; `allow_load` lets visitors switch the weights (for all)."""
+    handlers = Handlers(cache, allow_load)
+    gr.set_static_paths([live.RESULTS_FOLDER])  # GIFs and grids: served from there, never copied per run
     names = cache.names()
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
     max_steps = max(cache.info(name).num_train_steps for name in names)
-    with gr.Blocks(title="Diffusion, step by step") as demo:
+    with gr.Blocks(title="Diffusion, step by step", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown((ASSETS / "intro.md").read_text())
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -206,9 +221,11 @@ def build_demo(cache: ModelCache, store: TrajectoryStore | None = None) -> gr.Bl
             with gr.Column(scale=4):
                 ui.update(run_views(handlers, first))
                 ui.update(teaching_views(handlers, first, max_steps, ui["controls"]["steps"].value))
-        ui["run_id"] = gr.State(None)
+        # The session's last run (its keyframes), for scrubbing and the GIF; a ZeroGPU worker returns it here.
+        ui["last_run"] = gr.State(None, time_to_live=RUN_TTL_S)
         ui["model_kind"] = gr.State(first.kind)
         wire(handlers, ui)
+    handlers.bind(demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
     slow_queue_polling(demo)
     return demo
@@ -224,10 +241,11 @@ def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
 
 
 def launch_options() -> dict:
-    """Theme and page CSS (Gradio 6 takes them at launch)."""
+    """Theme and page CSS (Gradio 6 takes them at launch); uploads refused (no input takes files)."""
     return {
         "theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
         "css": (ASSETS / "page.css").read_text(),
+        "max_file_size": "1kb",
     }
 
 
@@ -238,7 +256,7 @@ def main() -> None:
         raise SystemExit(f"no loadable checkpoints in {cache.root}; train some with train_toy.py")
     for name in cache.names():
         print(cache.weights_message(name))
-    build_demo(cache).launch(**launch_options())
+    build_demo(cache, allow_load=load_allowed()).launch(**launch_options())
 
 
 if __name__ == "__main__":

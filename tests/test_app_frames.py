@@ -1,4 +1,4 @@
-"""diffusion_core/frames.py: which steps become frames, the trajectory store, GIF writing."""
+"""diffusion_core/demo/frames.py: which steps become frames, GIF writing."""
 
 import os
 import time
@@ -9,8 +9,6 @@ from PIL import Image
 
 from diffusion_core.demo.frames import (
     FrameSchedule,
-    StoredRun,
-    TrajectoryStore,
     keyframe_indices,
     prune_folder,
     write_gif,
@@ -73,16 +71,6 @@ def test_slow_run_shows_a_frame_at_least_every_thirtieth_of_a_second():
 
 def test_instant_run_shows_exactly_its_keyframes():
     assert simulate(1000, 0.0) == keyframe_indices(1000)
-
-
-def test_store_forgets_the_least_recently_used_run_beyond_capacity():
-    store = TrajectoryStore(capacity=2)
-    for name in "abc":
-        if name == "c":
-            store.get("a")  # touch a, so b is the oldest
-        store.put(StoredRun(name, "moons", "ddim", ()))
-    assert store.get("b") is None and store.get("a") is not None and store.get("c") is not None
-    assert len(store) == 2
 
 
 def test_gif_has_every_picture_loops_and_holds_the_last(tmp_path):

@@ -16,7 +16,7 @@ from diffusion_core import make_timesteps
 from diffusion_core.data import toy_dataset
 from diffusion_core.demo import live, quality
 from diffusion_core.demo.cache import ModelCache, ModelInfo
-from diffusion_core.demo.frames import SEND_INTERVAL_S, TrajectoryStore, keyframe_indices
+from diffusion_core.demo.frames import SEND_INTERVAL_S, keyframe_indices
 from diffusion_core.demo.requests import RequestError, validate_request
 from diffusion_core.demo.threads import CoreShare
 from diffusion_core.demo.wire import encode_arrows
@@ -27,11 +27,6 @@ def cache():
     return standin_cache()
 
 
-@pytest.fixture
-def store():
-    return TrajectoryStore()
-
-
 GOOD = {"model": "moons", "sampler": "ddim", "steps": 10, "eta": 0.0, "class_name": "upper moon",
         "guidance": 2.0, "num_samples": 64, "seed": 3}
 
@@ -40,12 +35,12 @@ def request(cache, **changes):
     return validate_request(cache, **{**GOOD, **changes})
 
 
-def run(cache, store, **changes):
-    return list(live.run_sample(request(cache, **changes), cache, store))
+def run(cache, **changes):
+    return list(live.run_sample(request(cache, **changes), cache))
 
 
-def test_streamed_run_is_exactly_the_samplers_run(cache, store):
-    updates = run(cache, store, sampler="ddpm", steps=30, seed=11)
+def test_streamed_run_is_exactly_the_samplers_run(cache):
+    updates = run(cache, sampler="ddpm", steps=30, seed=11)
     result = updates[-1]
     expected = cache.get("moons").generate(64, sampler="ddpm", steps=30, label="upper moon", guidance=2.0,
                                            seed=11)
@@ -54,8 +49,8 @@ def test_streamed_run_is_exactly_the_samplers_run(cache, store):
     assert np.array_equal(result.samples, expected.numpy())
 
 
-def test_run_streams_the_first_frame_with_the_background_then_appends(cache, store):
-    updates = list(live.run_sample(request(cache, steps=40), cache, store, send_interval=0.0))
+def test_run_streams_the_first_frame_with_the_background_then_appends(cache):
+    updates = list(live.run_sample(request(cache, steps=40), cache, send_interval=0.0))
     messages = [json.loads(u.message) for u in updates]
     assert messages[0]["mode"] == "replace" and messages[0]["background"]["key"] == "moons:0"
     assert all(m["mode"] == "append" and "background" not in m for m in messages[1:])
@@ -71,8 +66,8 @@ def sampling_threads():
     return [t for t in threading.enumerate() if t.name.startswith("sample-") and t.is_alive()]
 
 
-def test_sampling_runs_on_while_the_consumer_is_busy(cache, store):
-    stream = live.run_sample(request(cache, sampler="ddpm", steps=300, num_samples=32), cache, store)
+def test_sampling_runs_on_while_the_consumer_is_busy(cache):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=300, num_samples=32), cache)
     first = next(stream)
     deadline = time.time() + 60
     while sampling_threads() and time.time() < deadline:  # nobody iterates the stream meanwhile
@@ -96,17 +91,18 @@ class ThreadCounting(PacedPipeline):
             yield step
 
 
-def test_a_lone_run_samples_on_every_core_and_two_runs_split_them(store):
+def test_a_lone_run_samples_on_every_core_and_two_runs_split_them():
     share = CoreShare(cores=2)
     first, second = ThreadCounting(points_pipeline(), 0.01), ThreadCounting(points_pipeline(), 0.01)
     cache = ModelCache(root=Path("/nonexistent"))
     cache.add("moons", first)
     cache.add("moons too", second)
+    first.seen.clear(), second.seen.clear()  # serving a model measures its step cost first
     before = torch.get_num_threads()
     try:
-        stream = live.run_sample(request(cache, sampler="ddpm", steps=60), cache, store, share=share)
+        stream = live.run_sample(request(cache, sampler="ddpm", steps=60), cache, share=share)
         next(stream)  # the first run is sampling, alone
-        later = live.run_sample(request(cache, model="moons too", sampler="ddpm", steps=120), cache, store,
+        later = live.run_sample(request(cache, model="moons too", sampler="ddpm", steps=120), cache,
                                 share=share)
         assert isinstance(list(later)[-1], live.RunResult) and isinstance(list(stream)[-1], live.RunResult)
     finally:
@@ -117,8 +113,8 @@ def test_a_lone_run_samples_on_every_core_and_two_runs_split_them(store):
     assert share.runs == 0
 
 
-def test_closing_the_stream_stops_the_sampling_thread(cache, store):
-    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache, store)
+def test_closing_the_stream_stops_the_sampling_thread(cache):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)
     stream.close()
     deadline = time.time() + 10
@@ -141,15 +137,15 @@ class FailingPipeline:
         raise RuntimeError("the model broke at step 3")
 
 
-def test_an_error_in_the_sampling_thread_reaches_the_caller(store):
+def test_an_error_in_the_sampling_thread_reaches_the_caller():
     cache = ModelCache(root=Path("/nonexistent"))
     cache.add("moons", FailingPipeline(points_pipeline()))
     with pytest.raises(RuntimeError, match="the model broke at step 3"):
-        list(live.run_sample(request(cache), cache, store))
+        list(live.run_sample(request(cache), cache))
 
 
-def test_summary_reports_the_request_the_shape_and_the_timing(cache, store):
-    result = run(cache, store)[-1]
+def test_summary_reports_the_request_the_shape_and_the_timing(cache):
+    result = run(cache)[-1]
     summary = result.summary
     keys = ("model", "sampler", "steps", "eta", "class", "guidance", "num_samples", "seed")
     assert {k: summary[k] for k in keys} == {
@@ -163,14 +159,14 @@ def test_summary_reports_the_request_the_shape_and_the_timing(cache, store):
     json.dumps(summary)  # the API returns it as JSON
 
 
-def test_unconditional_ddpm_summary_has_no_eta_and_no_guidance(cache, store):
-    summary = run(cache, store, sampler="ddpm", class_name="unconditional", guidance=7.0, eta=0.5)[-1].summary
+def test_unconditional_ddpm_summary_has_no_eta_and_no_guidance(cache):
+    summary = run(cache, sampler="ddpm", class_name="unconditional", guidance=7.0, eta=0.5)[-1].summary
     assert summary["eta"] is None and summary["guidance"] == 0.0 and summary["class"] == "unconditional"
     assert set(summary["quality"]) == {"sw_ratio"}
 
 
-def test_image_run_ends_with_a_grid_and_streams_image_frames(cache, store):
-    updates = run(cache, store, model="emnist", class_name="C", num_samples=5, steps=4)
+def test_image_run_ends_with_a_grid_and_streams_image_frames(cache):
+    updates = run(cache, model="emnist", class_name="C", num_samples=5, steps=4)
     result = updates[-1]
     assert result.samples.shape == (5, 1, 28, 28) and result.figure is None
     # 5 images in 3 columns with 2 px padding (62×92), enlarged 5× to fit 480 pixels
@@ -181,54 +177,54 @@ def test_image_run_ends_with_a_grid_and_streams_image_frames(cache, store):
     assert -1.0 <= result.samples.min() and result.samples.max() <= 1.0
 
 
-def test_thousand_step_run_sends_far_fewer_messages_than_steps(cache, store):
-    updates = run(cache, store, sampler="ddpm", steps=1000, num_samples=16)
+def test_thousand_step_run_sends_far_fewer_messages_than_steps(cache):
+    updates = run(cache, sampler="ddpm", steps=1000, num_samples=16)
     summary = updates[-1].summary
     assert summary["frames_sent"] <= 60 + 30 * summary["sampling_s"] + 2
     assert len(updates) - 1 <= summary["sampling_s"] / SEND_INTERVAL_S + 2
     assert updates[-1].keyframes == 60
 
 
-def test_scrubbing_shows_the_stored_keyframe(cache, store):
-    result = run(cache, store, sampler="ddpm", steps=100)[-1]
-    message = json.loads(live.scrub_message(store, cache, result.run_id, 59))
+def test_scrubbing_shows_the_stored_keyframe(cache):
+    result = run(cache, sampler="ddpm", steps=100)[-1]
+    message = json.loads(live.scrub_message(cache, result.run, 59))
     frame = message["frames"][0]
     assert message["mode"] == "replace" and frame["index"] == 99
     assert np.abs(decode_points(frame["xy"], frame["limit"]) - result.samples).max() < 2e-3
-    first = json.loads(live.scrub_message(store, cache, result.run_id, 0))["frames"][0]
+    first = json.loads(live.scrub_message(cache, result.run, 0))["frames"][0]
     assert first["index"] == keyframe_indices(100)[0] == 0
 
 
-def test_show_x0_streams_and_stores_the_models_guess(cache, store):
-    updates = run(cache, store, steps=6, show_x0=True)
+def test_show_x0_streams_and_stores_the_models_guess(cache):
+    updates = run(cache, steps=6, show_x0=True)
     options = {"sampler": "ddim", "steps": 6, "label": "upper moon", "guidance": 2.0, "seed": 3}
     expected = list(cache.get("moons").trajectory(64, **options))
     frames = [f for u in updates for f in json.loads(u.message)["frames"]]
     for frame, step in zip(frames, expected, strict=True):
         assert np.abs(decode_points(frame["x0"], frame["limit"]) - step.x0.numpy()).max() < 1e-3
-    scrubbed = json.loads(live.scrub_message(store, cache, updates[-1].run_id, 2))["frames"][0]
+    scrubbed = json.loads(live.scrub_message(cache, updates[-1].run, 2))["frames"][0]
     guess = decode_points(scrubbed["x0"], scrubbed["limit"])
     assert np.abs(guess - expected[2].x0.numpy()).max() < 2e-2  # stored as float16
     assert updates[-1].summary["show_x0"] is True
 
 
-def test_images_show_the_guess_grid_beside_the_current_one(cache, store):
-    updates = run(cache, store, model="emnist", class_name="B", num_samples=4, steps=3, show_x0=True)
+def test_images_show_the_guess_grid_beside_the_current_one(cache):
+    updates = run(cache, model="emnist", class_name="B", num_samples=4, steps=3, show_x0=True)
     assert all("x0_pixels" in f for u in updates for f in json.loads(u.message)["frames"])
 
 
-def test_scrubbing_an_unknown_run_or_frame_is_refused(cache, store):
-    result = run(cache, store, steps=3)[-1]
+def test_scrubbing_an_unknown_run_or_frame_is_refused(cache):
+    result = run(cache, steps=3)[-1]
     with pytest.raises(RequestError, match="press Run again"):
-        live.scrub_message(store, cache, "no-such-run", 0)
+        live.scrub_message(cache, None, 0)
     with pytest.raises(RequestError, match="frame must be a whole number from 0 to 2, got 3"):
-        live.scrub_message(store, cache, result.run_id, 3)
+        live.scrub_message(cache, result.run, 3)
 
 
 @pytest.mark.parametrize("model, label", [("moons", "upper moon"), ("emnist", "A")])
-def test_gif_has_one_frame_per_stored_keyframe(cache, store, tmp_path, model, label):
-    result = run(cache, store, model=model, class_name=label, steps=12, num_samples=9)[-1]
-    path = live.trajectory_gif(store, cache, result.run_id, folder=tmp_path)
+def test_gif_has_one_frame_per_stored_keyframe(cache, tmp_path, model, label):
+    result = run(cache, model=model, class_name=label, steps=12, num_samples=9)[-1]
+    path = live.trajectory_gif(cache, result.run, folder=tmp_path)
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.n_frames == 12
 
@@ -250,10 +246,10 @@ def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache)
     assert images["background"] is None and "Press Run" in images["frames"][0]["title"]
 
 
-def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(cache, store):
+def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(cache):
     from diffusion_core.demo.field import grid_points, score_fields
 
-    updates = run(cache, store, steps=5, field="all")
+    updates = run(cache, steps=5, field="all")
     frames = [f for u in updates for f in json.loads(u.message)["frames"]]
     assert len(frames) == 5 and updates[-1].summary["field"] == "all"
     pipeline = cache.get("moons")
@@ -264,6 +260,6 @@ def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(c
         for name in ("conditional", "unconditional", "guided"):
             assert frame["field"][name] == encode_arrows(exact[name])
             assert decode_arrows(frame["field"][name]).shape == (len(points), 2)
-    images = run(cache, store, model="emnist", class_name="B", num_samples=2, steps=2, field="all")
+    images = run(cache, model="emnist", class_name="B", num_samples=2, steps=2, field="all")
     assert images[-1].summary["field"] == "off"
     assert all("field" not in f for u in images[:-1] for f in json.loads(u.message)["frames"])

@@ -24,7 +24,9 @@ from ..schedules import NoiseSchedule
 from ..weights import source as weights_source
 from ..weights.checkpoint import list_checkpoints
 from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline
-from . import plots
+from . import cost, plots
+from .cost import StepCost, measure_step_cost
+from .gpu import on_zero_gpu
 from .requests import known_model
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ MAX_IMAGES = 64
 DEFAULT_POINTS = 2000
 DEFAULT_IMAGES = 16
 PICTURE_POINTS = 2000
+# The two batch sizes a model's step cost is measured at, by kind (see cost.measure_step_cost).
+COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
+# Where the models cannot run outside a GPU call (ZeroGPU), a step's cost is not measured but taken
+# as a tenth of the shipped models' on two CPU cores (2D: 0.8 ms + 0.4 µs a point; EMNIST: 2.6 ms +
+# 1.2 ms an image): a guess at a GPU's speed, not a measurement.
+UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8), "images": StepCost(2.6e-4, 1.2e-4)}
 # The dropdown lists these first, in this order, then any other checkpoint alphabetically.
 PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist")
 
@@ -122,6 +130,7 @@ class ServedModel:
     picture: DataPicture | None
     source: str  # one line for the UI: shipped weights, a Hub repo at a commit, or why the Hub failed
     folder: Path | None  # the checkpoint folder the weights came from (None: built in-process)
+    cost: StepCost  # one sampler step's seconds, measured when the model was first served
 
     @property
     def view_limit(self) -> float:
@@ -130,9 +139,11 @@ class ServedModel:
 
 
 def serve(name: str, pipeline: ServablePipeline, source: str, folder: Path | None) -> ServedModel:
-    """The record of `pipeline` served as `name` (raises ValueError for samples the app cannot show)."""
+    """The record of `pipeline` served as `name`, its step cost measured (raises ValueError for
+    samples the app cannot show)."""
     info = describe(name, pipeline)
-    return ServedModel(pipeline, info, data_picture(info), source, None if folder is None else Path(folder))
+    cost = UNMEASURED_COST[info.kind] if on_zero_gpu() else measure_step_cost(pipeline, *COST_PROBES[info.kind])
+    return ServedModel(pipeline, info, data_picture(info), source, None if folder is None else Path(folder), cost)
 
 
 class ModelCache:
@@ -156,11 +167,14 @@ class ModelCache:
         loader: Callable = load_pipeline,
         environ: Mapping[str, str] | None = None,
         hub_cache_dir: Path | str | None = None,
+        max_run_seconds: float | None = None,
     ):
         self.root = Path(root)
         self.loader = loader
         self.environ = os.environ if environ is None else environ
         self.hub_cache_dir = hub_cache_dir
+        # The longest run one request may ask for (cost.max_run_seconds: DIFFUSION_MAX_RUN_SECONDS or 15 s).
+        self.max_run_seconds = cost.max_run_seconds(self.environ) if max_run_seconds is None else max_run_seconds
         self._served: dict[str, ServedModel] = {}
         self._broken: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -210,7 +224,7 @@ class ModelCache:
             try:
                 return serve(name, self.loader(source.folder), source.message, source.folder)
             except Exception as error:  # noqa: BLE001 - fall back to the shipped weights below
-                message = f"{name}: Hub weights not loaded, using the shipped {shipped}. Reason: {error}"
+                message = f"{name}: Hub weights not loaded, using the shipped weights. Reason: {error}"
                 log.warning("%s", message)
                 return serve(name, self.loader(shipped), message, shipped)
         if source.error:
@@ -246,21 +260,23 @@ class ModelCache:
         repo_id = (repo_id or "").strip() or None
         revision = (revision or "").strip() or None
         if repo_id is None:
-            folder, message = self.root / name, f"{name}: shipped weights ({self.root / name})"
+            folder, message = self.root / name, f"{name}: shipped weights (checkpoints/{name})"
         else:
+            # A visitor's pull never carries the server's own token (HF_TOKEN): only public repos.
             source = weights_source.resolve_weights(
-                name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir
+                name, repo_id, revision, fallback=self.root / name, cache_dir=self.hub_cache_dir, token=False
             )
             if source.error:
                 return False, f"{name}: Hub weights not loaded; the weights in use stay. Reason: {source.error}"
             folder, message = source.folder, source.message
+        what = "the shipped weights" if repo_id is None else f"the weights of {repo_id}"
         try:
             record = serve(name, self.loader(folder), message, folder)
         except Exception as error:  # noqa: BLE001 - whatever the folder holds, keep serving the current weights
-            return False, f"{name}: {folder} could not be loaded; the weights in use stay. Reason: {error}"
+            return False, f"{name}: {what} could not be loaded; the weights in use stay. Reason: {error}"
         if (record.info.kind, record.info.sample_shape) != (current.info.kind, current.info.sample_shape):
             return False, (
-                f"{name}: {folder} holds a model of {record.info.sample_shape} samples, not "
+                f"{name}: {what} hold a model of {record.info.sample_shape} samples, not "
                 f"{current.info.sample_shape}; the weights in use stay"
             )
         with self._lock:

@@ -1,4 +1,4 @@
-"""Which sampler steps become frames, where finished trajectories are kept, and how a GIF is written.
+"""Which sampler steps become frames, what a finished run keeps for scrubbing, and how a GIF is written.
 
 A run can take 1 or 1000 steps in 0.05 s or 10 s; the viewer should see smooth motion
 either way without the server sending one picture per step. `FrameSchedule` picks the
@@ -10,9 +10,7 @@ follows the clock, not the step count. The browser plays the frames it receives 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,36 +84,6 @@ class StoredRun:
     frames: tuple[StoredFrame, ...]
 
 
-class TrajectoryStore:
-    """The last `capacity` finished runs by id, for scrubbing and GIFs; least recently used goes first.
-
-    Bounded so a busy public demo cannot grow without limit; safe to share between threads.
-    """
-
-    def __init__(self, capacity: int = 32):
-        self.capacity = capacity
-        self._runs: OrderedDict[str, StoredRun] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, run: StoredRun) -> None:
-        with self._lock:
-            self._runs[run.run_id] = run
-            self._runs.move_to_end(run.run_id)
-            while len(self._runs) > self.capacity:
-                self._runs.popitem(last=False)
-
-    def get(self, run_id: str) -> StoredRun | None:
-        with self._lock:
-            run = self._runs.get(run_id)
-            if run is not None:
-                self._runs.move_to_end(run_id)
-            return run
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._runs)
-
-
 def write_gif(pictures: Sequence[Image.Image], path: Path, frame_ms: int = 70, hold_ms: int = 1500) -> Path:
     """An animated GIF that loops forever, each picture shown `frame_ms`, the last held `hold_ms`."""
     if not pictures:
@@ -140,6 +108,11 @@ def write_gif(pictures: Sequence[Image.Image], path: Path, frame_ms: int = 70, h
 
 def prune_folder(folder: Path, keep: int, pattern: str = "*.gif") -> None:
     """Delete all but the `keep` newest files matching `pattern` in `folder`."""
-    files = sorted(Path(folder).glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in files[keep:]:
+    dated = []
+    for path in Path(folder).glob(pattern):
+        try:
+            dated.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # pruned meanwhile by another run
+            continue
+    for _, old in sorted(dated, reverse=True)[keep:]:
         old.unlink(missing_ok=True)

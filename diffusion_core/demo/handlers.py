@@ -1,4 +1,4 @@
-"""The app's event handlers: plain methods over the model cache and the trajectory store.
+"""The app's event handlers: plain methods over the model cache; each visitor's last run is in their session.
 
 `app.py` lays out the page and wires each event to one of these; nothing here builds
 a component. Every handler that validates input is wrapped by `user_errors`, so a
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 
 import gradio as gr
 
@@ -17,8 +18,11 @@ from ..data import TOY_DATASETS
 from ..evaluation.toy import quick_report
 from ..samplers import SAMPLERS
 from . import compare, explain, live, tables
+from .admission import client_host, pending_runs, refusal
 from .cache import ModelCache, ModelInfo
-from .frames import TrajectoryStore
+from .cost import request_rows, run_seconds
+from .frames import StoredRun
+from .gpu import MAX_GPU_SECONDS
 from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, validate_request
 from .threads import SHARE
 
@@ -59,12 +63,49 @@ def samples_label(info: ModelInfo) -> str:
     return "Points" if info.kind == "points" else "Characters"
 
 
-class Handlers:
-    """Every event of the app, over one model cache and one store of finished runs."""
+ALLOW_LOAD_ENV = "DIFFUSION_ALLOW_LOAD"
+LOAD_OFF = (f"Loading other weights is off on this server: the model is the same for every visitor. "
+            f"Its operator can turn it on with {ALLOW_LOAD_ENV}=1, which changes the weights for everyone.")
 
-    def __init__(self, cache: ModelCache, store: TrajectoryStore | None = None):
+
+def load_allowed(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether visitors may switch a model's weights (process-wide): DIFFUSION_ALLOW_LOAD=1."""
+    return environ.get(ALLOW_LOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+class Handlers:
+    """Every event of the app, over one model cache.
+
+    allow_load: whether `load_weights` may switch a model's weights. They are the
+    process's, so one visitor's Load would change what every other visitor samples:
+    a public server keeps it off (the default) and `load_weights` refuses.
+    """
+
+    def __init__(self, cache: ModelCache, allow_load: bool = False):
         self.cache = cache
-        self.store = store or TrajectoryStore()
+        self.allow_load = allow_load
+        self.blocks: gr.Blocks | None = None  # set by `bind`, for the queue the admission check reads
+
+    def bind(self, blocks: gr.Blocks) -> None:
+        self.blocks = blocks
+
+    def admission(self, inputs: int) -> Callable:
+        """The validator of a run event with `inputs` inputs: refuse a run past the client's share of the queue
+        (before it enters the queue, so it takes no place there)."""
+
+        def admit(*values_and_request):
+            request = values_and_request[-1]
+            queue = getattr(self.blocks, "_queue", None)
+            pending = None if queue is None else pending_runs(queue, request.session_hash, client_host(request))
+            why = refusal(pending)
+            return [gr.validate(why is None, why or "")] + [gr.validate(True, "")] * (inputs - 1)
+
+        # Gradio passes the request to a parameter annotated gr.Request, after the inputs.
+        parameters = [inspect.Parameter(f"input_{k}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in range(inputs)]
+        parameters.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request))
+        admit.__signature__ = inspect.Signature(parameters)
+        admit.__annotations__ = {"request": gr.Request}  # what Gradio reads the annotation from
+        return admit
 
     @user_errors
     def sample(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
@@ -74,7 +115,7 @@ class Handlers:
             self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
         )
         first_update = True
-        for update in live.run_sample(request, self.cache, self.store):
+        for update in live.run_sample(request, self.cache):
             if isinstance(update, live.LiveFrames):
                 # Plain values while the run plays, not gr.skip(): Gradio builds a new component for
                 # every skipped output of every message (~2.5 ms each, holding the GIL the sampling
@@ -90,23 +131,36 @@ class Handlers:
             yield (
                 update.message,
                 update.figure,
-                update.grid,
+                None if update.grid is None else str(live.grid_png(update.grid, update.run_id)),
                 update.summary,
                 gr.update(minimum=0, maximum=max(update.keyframes - 1, 1), value=update.keyframes - 1,
                           step=1, interactive=update.keyframes > 1),
-                update.run_id,
+                update.run,
                 gr.skip(),
             )
 
-    @user_errors
-    def show_frame(self, run_id, position) -> str:
-        """The stored keyframe at `position` of the last run, painted on the live canvas."""
-        return live.scrub_message(self.store, self.cache, run_id, position)
+    def gpu_seconds(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
+                    field="off") -> int:
+        """The GPU lease a ZeroGPU Space asks for a run: twice its estimate plus 10 s, at most MAX_GPU_SECONDS
+        (a request that fails validation asks for the least: it stops at once)."""
+        try:
+            request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
+                                       seed, show_x0, field)
+        except RequestError:
+            return 10
+        cost = self.cache.served(request.model).cost
+        rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
+        return int(min(MAX_GPU_SECONDS, 10 + 2 * run_seconds(cost, request.steps, rows)))
 
     @user_errors
-    def make_gif(self, run_id) -> str:
-        """An animated GIF of the last run's trajectory."""
-        return str(live.trajectory_gif(self.store, self.cache, run_id))
+    def show_frame(self, run: StoredRun | None, position) -> str:
+        """The stored keyframe at `position` of the session's last run, painted on the live canvas."""
+        return live.scrub_message(self.cache, run, position)
+
+    @user_errors
+    def make_gif(self, run: StoredRun | None) -> str:
+        """An animated GIF of the session's last run."""
+        return str(live.trajectory_gif(self.cache, run))
 
     @user_errors
     def model_controls(self, model, class_name, steps, num_samples, previous_kind) -> tuple:
@@ -131,6 +185,8 @@ class Handlers:
     @user_errors
     def load_weights(self, model, repo_id, revision) -> str:
         """Serve `model` with a Hub repo's weights at a revision (empty repo id: the shipped weights)."""
+        if not self.allow_load:
+            raise RequestError(LOAD_OFF)
         for value, what in ((repo_id, "repo id"), (revision, "revision")):
             if value is not None and not isinstance(value, str):
                 raise RequestError(f"the {what} must be text, got {value!r}")

@@ -5,8 +5,10 @@
 generator the app iterates collects whatever has arrived and yields it as one
 `LiveFrames` message, at most every `SEND_INTERVAL_S`; so the sampler never waits
 for the web server or the browser, and a slow consumer gets fewer, larger batches.
-The run ends with one `RunResult`: the final picture, the JSON summary, the stored
-keyframes for scrubbing and the GIF.
+The run ends with one `RunResult`: the final picture, the JSON summary, and the
+stored keyframes (a `StoredRun`) for scrubbing and the GIF, which the app keeps in
+the visitor's own session state: no visitor sees another's run, and on a ZeroGPU
+Space, where the run happens in a forked worker, the run travels back with the outputs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
@@ -32,7 +35,6 @@ from .frames import (
     FrameSchedule,
     StoredFrame,
     StoredRun,
-    TrajectoryStore,
     prune_folder,
     write_gif,
 )
@@ -41,7 +43,10 @@ from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
 from .wire import frame_message
 
-GIF_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-gifs"
+# The GIFs and final image grids the app hands out; the app serves this folder as is (gr.set_static_paths),
+# so Gradio's cache gains no copy per run, and keeps the newest KEEP_RESULTS of each kind.
+RESULTS_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-results"
+KEEP_RESULTS = 64
 FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
 
 
@@ -58,7 +63,7 @@ class LiveFrames:
 class RunResult:
     """The end of a run: the final canvas message, the final picture and the JSON summary."""
 
-    run_id: str
+    run: StoredRun
     info: ModelInfo
     samples: np.ndarray
     message: str
@@ -66,6 +71,10 @@ class RunResult:
     grid: np.ndarray | None  # uint8 grey image grid for image models
     summary: dict
     keyframes: int
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
 
 
 def _frame(
@@ -199,7 +208,6 @@ def _next_batch(mailbox: _Mailbox, not_before: float) -> tuple[list[dict], bool]
 def run_sample(
     request: SampleRequest,
     cache: ModelCache,
-    store: TrajectoryStore,
     schedule: Callable[[int], FrameSchedule] = FrameSchedule,
     send_interval: float = SEND_INTERVAL_S,
     share: CoreShare = SHARE,
@@ -240,9 +248,8 @@ def run_sample(
         raise mailbox.error
     final_message = _run_message(batch, counts.messages == 0, background, final=True)
     counts.frames, counts.messages = counts.frames + len(batch), counts.messages + 1
-    run_id = uuid.uuid4().hex
-    store.put(StoredRun(run_id, request.model, request.sampler, tuple(mailbox.keyframes)))
-    yield _result(request, served, mailbox, final_message, run_id, start, counts, cache.root / JUDGE_NAME)
+    run = StoredRun(uuid.uuid4().hex, request.model, request.sampler, tuple(mailbox.keyframes))
+    yield _result(request, served, mailbox, final_message, run, start, counts, cache.root / JUDGE_NAME)
 
 
 @dataclass
@@ -279,7 +286,7 @@ def _result(
     served: ServedModel,
     mailbox: _Mailbox,
     final_message: str,
-    run_id: str,
+    run: StoredRun,
     start: float,
     counts: _Counts,
     judge_folder: Path,
@@ -306,21 +313,20 @@ def _result(
         "frames_sent": counts.frames,
         "messages_sent": counts.messages,
         "quality": quality_figures(info, request.label_index, samples, judge_folder),
-        "run_id": run_id,
+        "run_id": run.run_id,
     }
-    return RunResult(run_id, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
+    return RunResult(run, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))
 
 
-def _stored_run(store: TrajectoryStore, run_id) -> StoredRun:
-    run = store.get(run_id) if isinstance(run_id, str) else None
-    if run is None:
-        raise RequestError("no stored trajectory for this run (runs are kept for a while); press Run again")
+def _stored_run(run) -> StoredRun:
+    if not isinstance(run, StoredRun):
+        raise RequestError("no stored trajectory for this session (runs are kept for a while); press Run again")
     return run
 
 
-def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None, position) -> str:
+def scrub_message(cache: ModelCache, run: StoredRun | None, position) -> str:
     """The canvas message showing keyframe `position` of a stored run (replacing whatever plays)."""
-    run = _stored_run(store, run_id)
+    run = _stored_run(run)
     frame = run.frames[number(position, "frame", 0, len(run.frames) - 1, whole=True)]
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
@@ -328,11 +334,9 @@ def scrub_message(store: TrajectoryStore, cache: ModelCache, run_id: str | None,
     return frame_message([payload], mode="replace", final=True)
 
 
-def trajectory_gif(
-    store: TrajectoryStore, cache: ModelCache, run_id: str | None, folder: Path = GIF_FOLDER
-) -> Path:
-    """Write the stored run's keyframes as an animated GIF and return its path (keeps the newest 64)."""
-    run = _stored_run(store, run_id)
+def trajectory_gif(cache: ModelCache, run: StoredRun | None, folder: Path = RESULTS_FOLDER) -> Path:
+    """Write the stored run's keyframes as an animated GIF and return its path (keeps the newest KEEP_RESULTS)."""
+    run = _stored_run(run)
     served = cache.served(run.model)
     pictures = []
     if served.info.kind == "points":
@@ -344,6 +348,16 @@ def trajectory_gif(
         for frame in run.frames:
             grid = plots.enlarged(image_grid(frame.x.astype(np.float32)), 360)
             pictures.append(plots.captioned(grid, plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
-    path = write_gif(pictures, Path(folder) / f"trajectory-{run.model}-{run.run_id[:8]}.gif")
-    prune_folder(folder, keep=64)
+    path = write_gif(pictures, Path(folder) / f"trajectory-{run.model}-{run.run_id}.gif")
+    prune_folder(folder, keep=KEEP_RESULTS)
+    return path
+
+
+def grid_png(grid: np.ndarray, run_id: str, folder: Path = RESULTS_FOLDER) -> Path:
+    """Write a final image grid (H, W) uint8 as a PNG in `folder` and return its path (keeps the newest KEEP_RESULTS)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"characters-{run_id}.png"
+    Image.fromarray(grid).save(path)
+    prune_folder(folder, keep=KEEP_RESULTS, pattern="*.png")
     return path

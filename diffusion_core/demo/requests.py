@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..samplers import SAMPLERS
+from .cost import StepCost, request_rows, run_seconds
 from .field import FIELD_MODES
 
 if TYPE_CHECKING:  # the cache checks model names with known_model below
@@ -186,16 +187,46 @@ def validate_request(
     if not isinstance(field, str) or field not in FIELD_MODES:
         raise RequestError(f"field must be one of {', '.join(FIELD_MODES)}, got {shown(field)}")
     label_index = info.class_names.index(class_name) if class_name != UNCONDITIONAL else None
+    if info.kind != "points":
+        field = "off"  # a field of arrows only makes sense in the plane
+    if label_index is None:
+        guidance = 0.0  # w only counts with a class
+    check_cost(cache.served(model).cost, cache.max_run_seconds, what, steps, num_samples, guidance > 0, field,
+               label_index is not None)
     return SampleRequest(
         model,
         sampler,
         steps,
         eta if sampler == "ddim" else None,  # DDPM has no η
         class_name,
-        guidance if label_index is not None else 0.0,  # w only counts with a class
+        guidance,
         num_samples,
         seed,
         show_x0,
-        field if info.kind == "points" else "off",  # a field of arrows only makes sense in the plane
+        field,
         label_index,
+    )
+
+
+def check_cost(
+    cost: StepCost, limit: float, what: str, steps: int, num_samples: int, guided: bool, field: str, with_class: bool
+) -> None:
+    """RequestError when the run's estimated time passes `limit`, saying how many steps or samples fit."""
+    rows = request_rows(num_samples, guided, field, with_class)
+    seconds = run_seconds(cost, steps, rows)
+    if seconds <= limit:
+        return
+    fitting_steps = int(limit // cost.step_seconds(rows))
+    field_rows = rows - request_rows(num_samples, guided, "off", with_class)
+    per_sample = cost.per_row * (2 if guided else 1)
+    fitting_samples = int((limit / steps - cost.fixed - cost.per_row * field_rows) // per_sample) if per_sample else 0
+    options = []
+    if fitting_steps >= 1:
+        options.append(f"{fitting_steps} steps with {num_samples} {what}")
+    if fitting_samples >= 1:
+        options.append(f"{fitting_samples} {what} with {steps} steps")
+    hint = " or ".join(options) if options else "fewer steps and fewer samples"
+    raise RequestError(
+        f"this run would take about {seconds:.0f} s on this server, and a run may take at most {limit:g} s; "
+        f"{hint} would fit (the learned field and guidance each add to a step's cost)"
     )

@@ -1,0 +1,83 @@
+"""What a run costs before it starts: one model's step time, measured once, and the bound per request.
+
+A sampler step is one batched network call, whose time grows about linearly with its
+rows: t(rows) ≈ fixed + per_row · rows. `measure_step_cost` times a few DDIM steps at
+two batch sizes when a model is first served (on the device it runs on, so a GPU's
+speed counts), and `run_seconds` turns a request into an estimate: steps × t(rows),
+with rows = samples × (2 with classifier-free guidance) plus the learned field's grid
+(21² points, twice with a class) at every step it is shown. A public server refuses a
+request whose estimate passes `max_run_seconds()` (15 s unless the operator sets
+DIFFUSION_MAX_RUN_SECONDS), so no visitor holds the CPU for minutes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .field import GRID_SIZE
+
+MAX_RUN_SECONDS = 15.0
+MAX_RUN_SECONDS_ENV = "DIFFUSION_MAX_RUN_SECONDS"
+PROBE_STEPS = 2
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds of one sampler step of a model on `rows` rows: fixed + per_row · rows."""
+
+    fixed: float
+    per_row: float
+
+    def step_seconds(self, rows: int) -> float:
+        return self.fixed + self.per_row * rows
+
+
+def request_rows(num_samples: int, guided: bool, field: str, with_class: bool) -> int:
+    """The network rows of one step: the samples (twice under guidance) and the field's grid when shown."""
+    rows = num_samples * (2 if guided else 1)
+    if field != "off":
+        rows += GRID_SIZE**2 * (2 if with_class else 1)
+    return rows
+
+
+def run_seconds(cost: StepCost, steps: int, rows: int) -> float:
+    """The estimated seconds of a lone run of `steps` steps on `rows` rows."""
+    return steps * cost.step_seconds(rows)
+
+
+def max_run_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """The longest run a request may ask for: DIFFUSION_MAX_RUN_SECONDS, else MAX_RUN_SECONDS."""
+    text = environ.get(MAX_RUN_SECONDS_ENV, "").strip()
+    if not text:
+        return MAX_RUN_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{MAX_RUN_SECONDS_ENV} must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{MAX_RUN_SECONDS_ENV} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def measure_step_cost(pipeline, small: int, large: int) -> StepCost:
+    """Time PROBE_STEPS DDIM steps at `small` and `large` samples (the best of three tries each) and fit
+    the line through them; the pipeline's own device and threads, as a lone run gets them."""
+
+    def per_step(n: int) -> float:
+        best = float("inf")
+        for _ in range(3):  # the first try pays for warming up
+            start = time.perf_counter()
+            steps = pipeline.trajectory(n, sampler="ddim", steps=PROBE_STEPS, seed=0)
+            for _step in itertools.islice(steps, PROBE_STEPS):
+                pass
+            best = min(best, (time.perf_counter() - start) / PROBE_STEPS)
+        return best
+
+    t_small, t_large = per_step(small), per_step(large)
+    per_row = max(t_large - t_small, 0.0) / (large - small)
+    return StepCost(fixed=max(t_small - per_row * small, 0.0), per_row=per_row)
