@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core.demo import explain, live
+from diffusion_core.demo import explain, live, server
 from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache
 from diffusion_core.demo.examples import served_examples
 from diffusion_core.demo.gpu import on_gpu_when_available
@@ -26,15 +26,6 @@ from diffusion_core.demo.handlers import LOAD_OFF, Handlers, class_choices, load
 from diffusion_core.demo.requests import MAX_GUIDANCE, MAX_SEED, SAMPLE_INPUTS, UNCONDITIONAL
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once (threads.SHARE gives each half the cores)
-QUEUE_SIZE = 32
-# Gradio's queue loop polls for new requests every 1 ms while it is idle, waking the server
-# thread a thousand times a second; the sampling thread of a run in progress then keeps
-# losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
-# alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run.
-QUEUE_POLL_S = 0.01
-RUN_TTL_S = 3600  # a session's stored run is dropped an hour after it was made
-CACHE_CLEANUP = (600, 3600)  # every 10 min, delete Gradio's cached files (final plots, GIFs) older than 1 h
 DEFAULT_MODEL = "moons"
 SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
 FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
@@ -85,7 +76,8 @@ def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) ->
         ui["stop"] = gr.Button("Stop", variant="stop", elem_id="stop-button")
     shown = served_examples(cache)
     ui["examples"] = gr.Examples([values for _, values in shown], list(ui["controls"].values()),
-                                 example_labels=[label for label, _ in shown], label="One-click examples")
+                                 example_labels=[label for label, _ in shown], label="One-click examples",
+                                 api_visibility="private")
     # Opened at start-up when a Space could not get its Hub weights, so the reason is in view.
     hub_failed = any("Hub weights not loaded" in cache.weights_message(name) for name in cache.names())
     with gr.Accordion("Weights", open=hub_failed, elem_id="weights"):
@@ -167,31 +159,33 @@ def wire(handlers: Handlers, ui: dict) -> None:
     sample = on_gpu_when_available(handlers.sample, duration=handlers.gpu_seconds)
     # API clients bypass the UI's limits, so the handlers validate the raw values (preprocess=False).
     run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal",
-                   "concurrency_limit": SAMPLE_CONCURRENCY, "concurrency_id": "sample",
+                   "concurrency_limit": server.SAMPLE_CONCURRENCY, "concurrency_id": "sample",
                    "validator": handlers.admission(len(inputs))}
     gif_options = {"concurrency_limit": 1, "concurrency_id": "gif", "show_progress": "minimal"}
     run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", **run_options)
     run_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif", **gif_options)
-    example_event = ui["examples"].load_input_event.then(sample, inputs, api_name="sample_example",
-                                                         api_visibility="undocumented", **run_options)
-    example_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif_example",
-                          api_visibility="undocumented", **gif_options)
-    ui["stop"].click(None, None, None, cancels=[run_event, example_event], api_name="stop")
+    example_event = ui["examples"].load_input_event.then(sample, inputs, api_visibility="private", **run_options)
+    example_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_visibility="private", **gif_options)
+    ui["stop"].click(None, None, None, cancels=[run_event, example_event], api_visibility="private")
+    # Every public endpoint takes raw values (preprocess=False) and its handler checks them: an API
+    # client's bad value gets the handler's message, not a bare error from a component's preprocessing.
     ui["scrub"].input(handlers.show_frame, [ui["last_run"], ui["scrub"]], ui["live_view"], api_name="scrub",
-                      show_progress="hidden", trigger_mode="always_last", queue=False)
+                      show_progress="hidden", trigger_mode="always_last", queue=False, preprocess=False)
 
     fitted = [c["class_name"], c["steps"], c["num_samples"], ui["live_view"], ui["final_plot"], ui["final_images"],
               c["field"], ui["weights_status"], ui["guidance_chart"], ui["steps_chart"], ui["model_kind"]]
     fit_inputs = [c["model"], c["class_name"], c["steps"], c["num_samples"], ui["model_kind"]]
-    c["model"].change(handlers.model_controls, fit_inputs, fitted, api_name="model_controls", show_progress="hidden")
+    c["model"].change(handlers.model_controls, fit_inputs, fitted, api_name="model_controls", show_progress="hidden",
+                      preprocess=False)
     if "load" in ui:
         ui["load"].click(handlers.load_weights, [c["model"], ui["hub_repo"], ui["hub_revision"]], ui["weights_status"],
                          api_name="load_weights", concurrency_limit=1, concurrency_id="weights").success(
-            handlers.model_controls, fit_inputs, fitted, show_progress="hidden", api_visibility="private")
+            handlers.model_controls, fit_inputs, fitted, show_progress="hidden", api_visibility="private",
+            preprocess=False)
     # Its own group: sharing "sample" with a limit of 1 would lower every run's limit to 1.
     ui["recompute"].click(handlers.recompute_tables, c["model"], [ui["guidance_chart"], ui["steps_chart"]],
                           api_name="recompute_tables", concurrency_limit=1, concurrency_id="tables",
-                          validator=handlers.admission(1))
+                          validator=handlers.admission(1), preprocess=False)
     c["sampler"].change(handlers.sampler_controls, c["sampler"], c["eta"], api_visibility="private",
                         show_progress="hidden")
     c["class_name"].change(handlers.class_controls, c["class_name"], c["guidance"], api_visibility="private",
@@ -199,11 +193,11 @@ def wire(handlers: Handlers, ui: dict) -> None:
     ui["run_compare"].click(handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"],
                                                         *ui["sides"]],
                             [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
-                            concurrency_limit=SAMPLE_CONCURRENCY, concurrency_id="sample",
+                            concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
                             validator=handlers.admission(4 + len(ui["sides"])))
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
-          api_name="explain", show_progress="hidden", queue=False)
+          api_name="explain", show_progress="hidden", queue=False, preprocess=False)
 
 
 def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
@@ -213,7 +207,7 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
     names = cache.names()
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
     max_steps = max(cache.info(name).num_train_steps for name in names)
-    with gr.Blocks(title="Diffusion, step by step", delete_cache=CACHE_CLEANUP) as demo:
+    with gr.Blocks(title="Diffusion, step by step", delete_cache=server.CACHE_CLEANUP) as demo:
         gr.Markdown((ASSETS / "intro.md").read_text())
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -222,22 +216,12 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
                 ui.update(run_views(handlers, first))
                 ui.update(teaching_views(handlers, first, max_steps, ui["controls"]["steps"].value))
         # The session's last run (its keyframes), for scrubbing and the GIF; a ZeroGPU worker returns it here.
-        ui["last_run"] = gr.State(None, time_to_live=RUN_TTL_S)
+        ui["last_run"] = gr.State(None, time_to_live=server.RUN_TTL_S)
         ui["model_kind"] = gr.State(first.kind)
         wire(handlers, ui)
     handlers.bind(demo)
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
-    slow_queue_polling(demo)
+    server.queue(demo)
     return demo
-
-
-def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
-    """Make the idle queue loop poll every `seconds` (Gradio has no public setting; False if it moved)."""
-    queue = getattr(demo, "_queue", None)
-    if queue is None or not isinstance(getattr(queue, "sleep_when_free", None), (int, float)):
-        return False
-    queue.sleep_when_free = max(queue.sleep_when_free, seconds)
-    return True
 
 
 def launch_options() -> dict:

@@ -136,6 +136,7 @@ def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]
     schedule = NoiseSchedule.create(s["schedule"], s["timesteps"]).config()
     clip = None if s["clip"] is None else (-float(s["clip"]), float(s["clip"]))
     config = CheckpointConfig(model, schedule, class_names, dataset, clip, train.to_dict(), architecture)
+    CheckpointConfig.from_dict(config.to_dict())  # the loader's bounds, before any training: CheckpointError
     return config, train
 
 

@@ -3,8 +3,11 @@
 It serves model repos kept in memory, with real git-style SHAs: each commit gets a 40-hex id, each
 file a git blob id (sha1 of "blob <size>\\0" + bytes, the Hub's ETag for non-LFS files). Branches map
 to commits, and files resolve by branch or commit SHA. Preupload answers "regular" for every file,
-so no LFS or Xet transfer is involved. `fault` injects failures into every request ("404", "500",
-"hang") or into file downloads only ("truncate", "corrupt"). A request this server does not
+so no LFS or Xet transfer is involved. A commit naming a parent commit is refused with 412 when
+its branch has moved on, as the Hub does. `fault` injects failures into every request ("404", "500",
+"hang"), into file downloads only ("truncate", "corrupt", "hang-download") or into commits only
+("hang-commit"); a hung request is answered 503 after 30 s or when the server stops. Each request's
+Authorization header (None when absent) is kept in `authorizations`. A request this server does not
 implement is answered 501 and recorded in `unexpected`, so a test can fail loudly on it.
 
     with FakeHub() as hub:      # hub.url -> "http://127.0.0.1:PORT"
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-FAULTS = (None, "404", "500", "hang", "truncate", "corrupt")
+FAULTS = (None, "404", "500", "hang", "hang-commit", "hang-download", "truncate", "corrupt")
 
 
 def git_blob_id(content: bytes) -> str:
@@ -132,11 +135,19 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             print(f"fake_hub: UNEXPECTED REQUEST {line}", file=sys.stderr)
             self._error(501, None, f"fake hub does not implement {line}")
 
+        def _hangs(self) -> bool:
+            """Whether the fault in force makes this request go unanswered."""
+            if hub.fault == "hang-commit":
+                return self.command == "POST" and "/commit/" in self.path
+            if hub.fault == "hang-download":
+                return self.command == "GET" and "/resolve/" in self.path
+            return hub.fault == "hang"
+
         def _dispatch(self):
             line = f"{self.command} {self.path}"
             hub.requests.append(line)
             hub.authorizations.append(self.headers.get("authorization"))
-            if hub.fault == "hang":
+            if self._hangs():
                 hub.release.wait(30)
                 return self._error(503, None, "released")
             if hub.fault == "404":
@@ -240,6 +251,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, "RevisionNotFound", f"Invalid rev id: {branch}")
             lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
             header = next(item["value"] for item in lines if item["key"] == "header")
+            if header.get("parentCommit") not in (None, repo.branches[branch]):
+                return self._error(412, None, "A commit has happened since. Please refresh and try again.")
             files = {}
             for item in lines:
                 if item["key"] == "file":

@@ -59,8 +59,9 @@ def test_push_uploads_the_card_and_picture_but_never_the_training_state(fake_hub
     (local / "samples.png").write_bytes(b"\x89PNG fake")
     (local / "training_state.safetensors").write_bytes(b"optimizer state")
     commit = hub.push_checkpoint(local, REPO).commit
-    assert sorted(fake_hub.repos[REPO].commits[commit]) == [
-        ".gitattributes", "moons/README.md", "moons/config.json", "moons/model.safetensors", "moons/samples.png",
+    assert sorted(fake_hub.repos[REPO].commits[commit]) == [  # README.md: the root card, refreshed by every push
+        ".gitattributes", "README.md", "moons/README.md", "moons/config.json", "moons/model.safetensors",
+        "moons/samples.png",
     ]
 
 
@@ -87,7 +88,8 @@ def test_push_all_uploads_every_checkpoint_in_one_commit(fake_hub, tmp_path):
     assert "circles: not evaluated" in fake_hub.repos[REPO].messages[result.commit]
     assert hub.list_models(REPO) == ("circles", "moons")
     card = files["README.md"].decode()  # the repo's own card, listing both models with their figures
-    assert card.startswith("---\nlibrary_name: pytorch\nlicense: mit\ntags:\n- diffusion")
+    # No library_name: "pytorch" is not one of the Hub's libraries (test_weights_cards.py checks the metadata).
+    assert card.startswith("---\nlicense: mit\ntags:\n- diffusion") and "library_name" not in card
     assert "| [moons](moons/README.md) | moons | SW DDPM 1.123" in card and "| [circles](circles/README.md)" in card
     assert f"pull --repo-id {REPO} --revision SHA" in card
 
@@ -351,3 +353,121 @@ def test_an_emnist_unet_checkpoint_travels_with_its_figures_in_the_commit_messag
     assert "emnist: conformity@w=3 91.2%, Fréchet DDIM-50 1.23" in fake_hub.repos[REPO].messages[result.commit]
     pulled = hub.pull(REPO, "emnist", cache_dir=tmp_path / "cache")
     assert same_weights(pulled.folder, folder) and load_model(pulled.folder)[1].sample_shape == (1, 28, 28)
+
+
+# ---- bounds: sizes from the listing, deadlines, no token for a visitor, the root card ---------------
+
+
+@pytest.mark.parametrize("file, limit", [("model.safetensors", 64 * 2**20), ("config.json", 2**20), ("README.md", 2**20)])
+def test_a_file_larger_than_its_limit_in_the_listing_is_refused_before_any_download(fake_hub, tmp_path, file, limit):
+    local = make_checkpoint(tmp_path / "moons")
+    files = {f"moons/{name}": (local / name).read_bytes() for name in hub.PULL_FILES}
+    files[f"moons/{file}"] = b"\0" * (limit + 1)
+    fake_hub.create_repo(REPO)
+    fake_hub.commit(REPO, "main", files, "an oversized file")
+    with pytest.raises(hub.HubError, match=rf"moons/{re.escape(file)} is {limit + 1:,} bytes, more than the {limit:,} "
+                                           "bytes allowed; it was not downloaded"):
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
+    assert not any("/resolve/" in request for request in fake_hub.requests)
+
+
+def test_token_false_sends_no_authorization_through_pull_list_models_and_resolve_weights(fake_hub, tmp_path):
+    hub.push_checkpoint(make_checkpoint(tmp_path / "moons"), REPO)
+    cache = tmp_path / "cache"
+    calls = [
+        lambda token: hub.pull(REPO, "moons", cache_dir=cache, token=token),
+        lambda token: hub.list_models(REPO, token=token),
+        lambda token: weights_source.resolve_weights("moons", REPO, cache_dir=cache, token=token),
+        lambda token: weights_source.weights_from_environment(
+            "moons", {weights_source.HUB_REPO_ENV: REPO}, cache_dir=cache, token=token),
+    ]
+    for call in calls:
+        fake_hub.authorizations.clear()
+        call(None)  # HF_TOKEN is set: the token goes out, so the check below can fail
+        assert f"Bearer {FAKE_TOKEN}" in fake_hub.authorizations
+        fake_hub.authorizations.clear()
+        call(False)
+        assert fake_hub.authorizations and set(fake_hub.authorizations) == {None}
+
+
+def test_a_silent_hub_fails_a_push_within_its_deadline(fake_hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(hub, "TIMEOUT_S", 0.5)
+    local = make_checkpoint(tmp_path / "moons")
+    fake_hub.fault = "hang"
+    start = time.perf_counter()
+    with pytest.raises(hub.HubError, match=r"push to alice/toy-diffusion failed: the Hub at .* did not answer within 0\.5 s"):
+        hub.push_checkpoint(local, REPO)
+    assert time.perf_counter() - start < 3.0
+
+
+def test_a_commit_the_hub_never_answers_fails_within_the_push_deadline_and_says_it_may_land(fake_hub, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(hub, "PUSH_TIMEOUT_S", 0.5)
+    local = make_checkpoint(tmp_path / "moons")
+    fake_hub.fault = "hang-commit"
+    start = time.perf_counter()
+    with pytest.raises(hub.HubError, match=r"did not answer within 0\.5 s; the commit may still land"):
+        hub.push_checkpoint(local, REPO)
+    assert time.perf_counter() - start < 3.0
+
+
+def test_a_download_the_hub_never_answers_fails_within_the_download_deadline(fake_hub, tmp_path, monkeypatch):
+    hub.push_checkpoint(make_checkpoint(tmp_path / "moons"), REPO)
+    monkeypatch.setattr(hub, "DOWNLOAD_TIMEOUT_S", 0.5)
+    fake_hub.fault = "hang-download"
+    start = time.perf_counter()
+    with pytest.raises(hub.HubError, match=r"download of moons failed: the Hub at .* did not answer within 0\.5 s"):
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
+    assert time.perf_counter() - start < 3.0
+
+
+def test_pushing_one_model_refreshes_the_root_card_with_every_model_in_the_repo_in_the_same_commit(fake_hub, tmp_path):
+    make_checkpoint(tmp_path / "first" / "circles", seed=1)
+    hub.push_all(tmp_path / "first", REPO)
+    result = hub.push_checkpoint(make_checkpoint(tmp_path / "second" / "moons"), REPO)
+    files = fake_hub.repos[REPO].commits[result.commit]
+    card = files["README.md"].decode()
+    assert "| [moons](moons/README.md) | moons | SW DDPM 1.123, SW DDIM-50 1.456, conformity@w=3 >= 99.5% |" in card
+    assert "| [circles](circles/README.md) | see its card | see its card |" in card  # listed by the Hub, not pushed
+    assert card.startswith("---\nlicense: mit\n")
+    assert fake_hub.repos[REPO].branches["main"] == result.commit and "moons/model.safetensors" in files  # one commit
+
+
+def test_a_push_whose_branch_moves_while_it_is_prepared_is_refused_not_merged(fake_hub, tmp_path, monkeypatch):
+    hub.push_checkpoint(make_checkpoint(tmp_path / "v1" / "moons"), REPO)
+    real_card = hub._root_card
+
+    def card_then_someone_else_commits(*args):
+        fake_hub.commit(REPO, "main", {"circles/config.json": b"{}"}, "a concurrent push")
+        return real_card(*args)
+
+    monkeypatch.setattr(hub, "_root_card", card_then_someone_else_commits)
+    with pytest.raises(hub.HubError, match=r"alice/toy-diffusion@main moved while this push was being prepared"):
+        hub.push_checkpoint(make_checkpoint(tmp_path / "v2" / "moons", seed=1), REPO)
+
+
+def overflowing_checkpoint(folder):
+    """A checkpoint whose weights are finite but whose first sampling step overflows to NaN."""
+    local = make_checkpoint(folder)
+    model, config = load_model(local)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    weights["input.weight"].fill_(3e38)
+    weights["output.weight"].fill_(3e38)
+    return save_checkpoint(local, config, weights)
+
+
+def test_a_model_that_loads_but_samples_nan_is_never_pushed_pulled_or_installed(fake_hub, tmp_path):
+    bad = overflowing_checkpoint(tmp_path / "bad" / "moons")
+    with pytest.raises(CheckpointError, match="non-finite"):
+        hub.push_checkpoint(bad, REPO)
+    assert fake_hub.requests == []
+    HfApi().create_repo(REPO)
+    HfApi().upload_folder(repo_id=REPO, folder_path=tmp_path / "bad", path_in_repo="", allow_patterns=["moons/*"])
+    with pytest.raises(hub.HubError, match=r"is not a valid checkpoint: one DDIM step .* gives non-finite"):
+        pulled_folder(REPO, "moons", cache_dir=tmp_path / "cache")
+    existing = make_checkpoint(tmp_path / "checkpoints" / "moons")
+    before = (existing / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match="non-finite"):
+        hub.install_pulled(bad, tmp_path / "checkpoints")
+    assert (existing / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["moons"]

@@ -29,7 +29,7 @@ def test_train_writes_a_loadable_checkpoint_with_card_and_training_state(tmp_pat
     assert config["training"]["steps"] == 6 and config["training"]["command"].startswith("python train_toy.py train")
     model, _ = load_model(out)
     assert model.config.hidden == 16
-    assert (out / "README.md").read_text().startswith("---\nlibrary_name: pytorch\nlicense: mit")
+    assert (out / "README.md").read_text().startswith("---\nlicense: mit\n")
 
 
 def test_resume_continues_to_the_new_step_count(tmp_path, capsys):

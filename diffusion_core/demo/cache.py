@@ -23,7 +23,7 @@ from ..samplers import SamplerStep
 from ..schedules import NoiseSchedule
 from ..weights import source as weights_source
 from ..weights.checkpoint import list_checkpoints
-from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline
+from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline, smoke_test
 from . import cost, plots
 from .cost import StepCost, measure_step_cost
 from .gpu import on_zero_gpu
@@ -139,10 +139,14 @@ class ServedModel:
 
 
 def serve(name: str, pipeline: ServablePipeline, source: str, folder: Path | None) -> ServedModel:
-    """The record of `pipeline` served as `name`, its step cost measured (raises ValueError for
-    samples the app cannot show)."""
+    """The record of `pipeline` served as `name`, once one sampling step has run clean and its step cost
+    is measured (ValueError for samples the app cannot show, CheckpointError for a model that fails)."""
     info = describe(name, pipeline)
-    cost = UNMEASURED_COST[info.kind] if on_zero_gpu() else measure_step_cost(pipeline, *COST_PROBES[info.kind])
+    if on_zero_gpu():  # no model may run outside a GPU call there
+        cost = UNMEASURED_COST[info.kind]
+    else:
+        smoke_test(pipeline)  # one sampling step, finite, before anyone is served it
+        cost = measure_step_cost(pipeline, *COST_PROBES[info.kind])
     return ServedModel(pipeline, info, data_picture(info), source, None if folder is None else Path(folder), cost)
 
 
@@ -177,6 +181,7 @@ class ModelCache:
         self.max_run_seconds = cost.max_run_seconds(self.environ) if max_run_seconds is None else max_run_seconds
         self._served: dict[str, ServedModel] = {}
         self._broken: dict[str, str] = {}
+        self._hub_down: str | None = None  # why the Hub is no longer asked at start-up, once it failed
         self._lock = threading.Lock()
 
     def add(self, name: str, pipeline: ServablePipeline) -> None:
@@ -215,11 +220,20 @@ class ModelCache:
             return self._served[name]
 
     def _first_load(self, name: str) -> ServedModel:
-        """The start-up weights: the environment's Hub repo when it names one and they load, else shipped."""
+        """The start-up weights: the environment's Hub repo when it names one and they load, else shipped.
+
+        Once the Hub has not answered for one model, the others do not ask it again (each would
+        wait out the timeouts): they load their shipped weights, saying why once.
+        """
         shipped = self.root / name
+        if self._hub_down is not None:
+            message = f"{name}: shipped weights (checkpoints/{name}); the Hub was not asked again: {self._hub_down}"
+            return serve(name, self.loader(shipped), message, shipped)
         source = weights_source.weights_from_environment(
             name, self.environ, fallback=shipped, cache_dir=self.hub_cache_dir
         )
+        if source.unreachable:
+            self._hub_down = f"it could not be reached when {name} was loaded"
         if source.folder != shipped:
             try:
                 return serve(name, self.loader(source.folder), source.message, source.folder)

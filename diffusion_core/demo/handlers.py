@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 
@@ -18,12 +19,12 @@ from ..data import TOY_DATASETS
 from ..evaluation.toy import quick_report
 from ..samplers import SAMPLERS
 from . import compare, explain, live, tables
-from .admission import client_host, pending_runs, refusal
+from .admission import Admission, client_host
 from .cache import ModelCache, ModelInfo
 from .cost import request_rows, run_seconds
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
-from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, validate_request
+from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, shown, validate_request
 from .threads import SHARE
 
 
@@ -53,6 +54,13 @@ def user_errors(handler: Callable) -> Callable:
 
 def _is_generator(fn: Callable) -> bool:
     return inspect.isgeneratorfunction(inspect.unwrap(fn))
+
+
+def finite(value, name: str) -> float:
+    """`value` if it is a finite number, else RequestError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RequestError(f"{name} must be a number, got {shown(value)}")
+    return value
 
 
 def class_choices(info: ModelInfo) -> list[str]:
@@ -85,6 +93,7 @@ class Handlers:
         self.cache = cache
         self.allow_load = allow_load
         self.blocks: gr.Blocks | None = None  # set by `bind`, for the queue the admission check reads
+        self.admitted = Admission()
 
     def bind(self, blocks: gr.Blocks) -> None:
         self.blocks = blocks
@@ -96,8 +105,7 @@ class Handlers:
         def admit(*values_and_request):
             request = values_and_request[-1]
             queue = getattr(self.blocks, "_queue", None)
-            pending = None if queue is None else pending_runs(queue, request.session_hash, client_host(request))
-            why = refusal(pending)
+            why = None if queue is None else self.admitted.refuse(queue, request.session_hash, client_host(request))
             return [gr.validate(why is None, why or "")] + [gr.validate(True, "")] * (inputs - 1)
 
         # Gradio passes the request to a parameter annotated gr.Request, after the inputs.
@@ -167,12 +175,13 @@ class Handlers:
         """Fit the page to `model`: its classes, steps and sample limit, its views, weights and tables."""
         info = self.cache.info(known_model(self.cache, model))
         keep_class = class_name if class_name in info.class_names else UNCONDITIONAL
-        kind_changed = info.kind != previous_kind or not isinstance(num_samples, (int, float))
+        steps, num_samples = finite(steps, "steps"), finite(num_samples, "number of samples")  # fitted below
+        kind_changed = info.kind != previous_kind
         return (
             gr.update(choices=class_choices(info), value=keep_class),
-            gr.update(maximum=info.num_train_steps, value=min(int(steps or 1), info.num_train_steps)),
+            gr.update(maximum=info.num_train_steps, value=min(int(steps), info.num_train_steps)),
             gr.update(maximum=info.max_samples, label=samples_label(info),
-                      value=info.default_samples if kind_changed else num_samples),
+                      value=info.default_samples if kind_changed else min(int(num_samples), info.max_samples)),
             live.intro_message(self.cache, model, keep_class),
             gr.update(visible=info.kind == "points"),
             gr.update(visible=info.kind == "images"),
@@ -221,12 +230,12 @@ class Handlers:
         """The explanation panel for these controls (Markdown with LaTeX); an unknown model or sampler
         falls back to the first model and DDIM, so the panel always shows something."""
         names = self.cache.names()
-        info = self.cache.info(model if model in names else names[0])
+        info = self.cache.info(model if isinstance(model, str) and model in names else names[0])
         steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
         eta = number(eta, "eta", 0.0, 1.0, whole=False)
         guidance = number(guidance, "w", 0.0, MAX_GUIDANCE, whole=False)
-        sampler = sampler if sampler in SAMPLERS else "ddim"
-        label = class_name if class_name in info.class_names else None
+        sampler = sampler if isinstance(sampler, str) and sampler in SAMPLERS else "ddim"
+        label = class_name if isinstance(class_name, str) and class_name in info.class_names else None
         return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind)
 
     def sweep_figures(self, model) -> tuple:

@@ -216,10 +216,10 @@ def check_cost(
     seconds = run_seconds(cost, steps, rows)
     if seconds <= limit:
         return
-    fitting_steps = int(limit // cost.step_seconds(rows))
+    fitting_steps = math.floor(limit / cost.step_seconds(rows) + 1e-9)
     field_rows = rows - request_rows(num_samples, guided, "off", with_class)
     per_sample = cost.per_row * (2 if guided else 1)
-    fitting_samples = int((limit / steps - cost.fixed - cost.per_row * field_rows) // per_sample) if per_sample else 0
+    fitting_samples = math.floor((limit / steps - cost.fixed - cost.per_row * field_rows) / per_sample + 1e-9) if per_sample else 0
     options = []
     if fitting_steps >= 1:
         options.append(f"{fitting_steps} steps with {num_samples} {what}")

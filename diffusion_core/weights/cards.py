@@ -1,16 +1,110 @@
-"""A checkpoint's README.md: the Hub model card with YAML front matter, and a repo's root card."""
+"""A checkpoint's README.md: the Hub model card, and the root card of a repo holding several models.
+
+Both are huggingface_hub `ModelCard`s: metadata the Hub reads (`license`, `tags`,
+`pipeline_tag`, `datasets` where the data has a Hub id, the quality figures as `model-index`
+`EvalResult`s) above a Markdown body for people (what the network is, how it was trained,
+its figures). No `library_name`: none of the Hub's libraries loads these folders.
+"""
 
 from __future__ import annotations
 
-from .checkpoint import CheckpointConfig
+import math
+from dataclasses import dataclass
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .checkpoint import ARCHITECTURES, CheckpointConfig
+from .limits import parameter_count
 
 SAMPLE_IMAGE_NAME = "samples.png"
+LICENSE = "mit"
+BASE_TAGS = ("diffusion", "ddpm", "pytorch")
+# The Hub's copy of a training set, and its configuration: the data of config.json's "dataset".
+# randall-lab/emnist serves NIST's EMNIST release with a ByClass configuration, the files
+# `train_toy.py --data-dir` reads. The 2D sets are generated (`data.toy_dataset`): no Hub id.
+HUB_DATASETS = {"emnist": ("randall-lab/emnist", "byclass")}
+IMAGE_TASK = "unconditional-image-generation"
+POINTS_TASK = "other"  # the Hub has no task for generating 2D points; "other" is its catch-all
 
 
-def front_matter(tags: list[str]) -> list[str]:
-    """The Hub's YAML metadata block of a card: library, license, and the tags after diffusion and ddpm."""
-    return ["---", "library_name: pytorch", "license: mit", "tags:", "- diffusion", "- ddpm",
-            *[f"- {tag}" for tag in tags], "---"]
+@dataclass(frozen=True)
+class Figure:
+    """One headline quality figure from eval.json: its model-index metric, value, and how text shows it."""
+
+    metric_type: str
+    metric_name: str
+    value: float
+    text: str
+
+
+def headline_figures(report: dict) -> list[Figure]:
+    """The figures a commit message and a card lead with, from eval.json's contents (`report.to_dict()`).
+
+    EMNIST: conformity at the headline guidance weight and the Fréchet distance of DDIM-50.
+    2D: the SW ratios of DDPM and DDIM-50 and the worst class's conformity at w=3.
+    Raises KeyError, TypeError or ValueError for a report of neither shape.
+    """
+    if "sweep" in report:  # an EMNIST model (evaluation.emnist)
+        w = f"{report['settings']['guidance']:g}"
+        conformity = float(report["sweep"][w]["conformity"])
+        frechet = float(report["frechet"].get("DDIM eta=0, 50 steps", math.nan))
+        return [
+            Figure("class-conformity", f"class conformity at w={w}", conformity,
+                   f"conformity@w={w} {100 * conformity:.1f}%"),
+            Figure("frechet-distance", "Fréchet distance in classifier features, DDIM-50", frechet,
+                   f"Fréchet DDIM-50 {frechet:.2f}"),
+        ]
+    worst = float(min(report["conformity"]["3"]))
+    return [
+        Figure("sliced-wasserstein-ratio", "SW ratio, DDPM", float(report["sw_ddpm"]),
+               f"SW DDPM {report['sw_ddpm']:.3f}"),
+        Figure("sliced-wasserstein-ratio", "SW ratio, DDIM-50", float(report["sw_ddim"]),
+               f"SW DDIM-50 {report['sw_ddim']:.3f}"),
+        Figure("class-conformity", "class conformity at w=3, worst class", worst,
+               f"conformity@w=3 >= {100 * worst:.1f}%"),
+    ]
+
+
+def figures_text(report: dict | None) -> str:
+    """The headline figures as one short phrase; 'not evaluated' without a report of a known shape."""
+    try:
+        return ", ".join(figure.text for figure in headline_figures(report))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "not evaluated"
+
+
+def pipeline_tag(config: CheckpointConfig) -> str:
+    """The Hub task of a checkpoint: image generation for (C, H, W) samples, 'other' for points."""
+    return IMAGE_TASK if len(config.sample_shape) == 3 else POINTS_TASK
+
+
+def eval_results(config: CheckpointConfig, report: dict) -> list[EvalResult]:
+    """The headline figures as model-index entries (finite ones only: YAML has no NaN the Hub reads)."""
+    dataset_type, dataset_config = HUB_DATASETS.get(config.dataset, (config.dataset, None))
+    return [
+        EvalResult(
+            task_type=pipeline_tag(config), dataset_type=dataset_type, dataset_config=dataset_config,
+            dataset_name=config.dataset, metric_type=figure.metric_type, metric_name=figure.metric_name,
+            metric_value=figure.value,
+        )
+        for figure in headline_figures(report)
+        if math.isfinite(figure.value)
+    ]
+
+
+def front_matter(
+    tags: list[str],
+    *,
+    datasets: list[str] | None = None,
+    task: str | None = None,
+    model_name: str | None = None,
+    results: list[EvalResult] | None = None,
+) -> ModelCardData:
+    """The Hub metadata of a card: license, the base tags then `tags`, and what else is known."""
+    return ModelCardData(
+        license=LICENSE, tags=[*BASE_TAGS, *tags], datasets=datasets or None, pipeline_tag=task,
+        model_name=model_name if results else None, eval_results=results or None,
+    )
 
 
 def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
@@ -22,7 +116,7 @@ def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
         "(classifier-free guidance). Weights are the EMA weights."
     )
     if config.architecture == "UNet":
-        parameters = sum(v.numel() for v in config.build_model().state_dict().values())
+        parameters = parameter_count(ARCHITECTURES["UNet"][1], model)
         text = (
             f"A class-conditional U-Net ({parameters / 1e6:.2f}M parameters; widths {list(model.channels)}, "
             f"residual blocks with AdaGN conditioning, {'one self-attention layer' if model.attention else 'no attention'}) "
@@ -44,17 +138,26 @@ def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
     return f"{config.dataset}: a class-conditional 2D diffusion model", ["toy-2d", config.dataset], text
 
 
+def _card(data: ModelCardData, lines: list[str]) -> str:
+    """A card's text: `data` as the YAML block, then the Markdown `lines`."""
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"))
+
+
 def model_card(config: CheckpointConfig, report, command: str, image_name: str = SAMPLE_IMAGE_NAME) -> str:
-    """The README.md text: front matter, what the model is, how it was trained, its figures.
+    """The README.md text: Hub metadata, what the model is, how it was trained, its figures.
 
     report: None before evaluation, else an object with `lines(class_names)` (the printed
-    figures) and `explanation()` (a paragraph saying what they measure).
+    figures), `explanation()` (a paragraph saying what they measure) and `to_dict()` (eval.json's
+    contents, whose headline figures become the card's model-index).
     """
     training = config.training
     title, tags, description = describe_model(config)
+    hub_dataset = HUB_DATASETS.get(config.dataset)
+    data = front_matter(
+        tags, datasets=[hub_dataset[0]] if hub_dataset else None, task=pipeline_tag(config),
+        model_name=config.dataset, results=None if report is None else eval_results(config, report.to_dict()),
+    )
     lines = [
-        *front_matter(tags),
-        "",
         f"# {title}",
         "",
         description,
@@ -65,11 +168,15 @@ def model_card(config: CheckpointConfig, report, command: str, image_name: str =
         command,
         "```",
         "",
-        f"- steps: {training.get('steps')}, batch {training.get('batch_size')}, AdamW lr {training.get('lr')} "
-        f"with {training.get('warmup_steps')} warmup steps and cosine decay, EMA {training.get('ema_decay')}, "
-        f"p_uncond {training.get('p_uncond')}, seed {training.get('seed')}",
-        f"- training time: {training.get('seconds', float('nan')):.1f} s on {training.get('device', '?')} "
-        f"({training.get('threads', '?')} threads)",
+        (
+            f"- steps: {training.get('steps')}, batch {training.get('batch_size')}, AdamW lr {training.get('lr')} "
+            f"with {training.get('warmup_steps')} warmup steps and cosine decay, EMA {training.get('ema_decay')}, "
+            f"p_uncond {training.get('p_uncond')}, seed {training.get('seed')}"
+        ),
+        (
+            f"- training time: {training.get('seconds', float('nan')):.1f} s on {training.get('device', '?')} "
+            f"({training.get('threads', '?')} threads)"
+        ),
         "",
         "## Quality (`train_toy.py eval`)",
         "",
@@ -79,23 +186,41 @@ def model_card(config: CheckpointConfig, report, command: str, image_name: str =
     else:
         lines += ["```", *report.lines(config.class_names), "```"]
         lines += ["", f"![samples]({image_name})", "", report.explanation()]
-    return "\n".join(lines) + "\n"
+    return _card(data, lines)
 
 
-def repo_card(models: list[tuple[str, str, str]], repo_id: str) -> str:
-    """The README.md at the root of a repo holding several models; models: (name, dataset, figures) each."""
-    datasets = sorted({dataset for _, dataset, _ in models})
+@dataclass(frozen=True)
+class RepoModel:
+    """One row of a repo's root card: a model folder, and its data and figures when this push knows them."""
+
+    name: str
+    dataset: str | None = None
+    figures: str | None = None
+
+
+def repo_card(models: list[RepoModel], repo_id: str) -> str:
+    """The README.md at the root of a repo holding one model per folder, listing every one of `models`.
+
+    A model whose data and figures are not known (it is in the repo, not in this push) points to its card.
+    """
+    known = sorted({model.dataset for model in models if model.dataset})
+    hub_datasets = sorted({HUB_DATASETS[name][0] for name in known if name in HUB_DATASETS})
+    data = front_matter(["classifier-free-guidance", *known], datasets=hub_datasets)
     lines = [
-        *front_matter(["classifier-free-guidance", *datasets]),
-        "",
         "# Diffusion, step by step: trained models",
         "",
-        "Class-conditional diffusion models trained with this project's `train_toy.py`, one folder per model "
-        "(`config.json`, `model.safetensors`, and a model card with the training command and quality figures).",
+        (
+            "Class-conditional diffusion models trained with this project's `train_toy.py`, one folder per model "
+            "(`config.json`, `model.safetensors`, and a model card with the training command and quality figures)."
+        ),
         "",
         "| model | data | quality |",
         "|---|---|---|",
-        *[f"| [{name}]({name}/README.md) | {dataset} | {figures} |" for name, dataset, figures in models],
+        *[
+            f"| [{model.name}]({model.name}/README.md) | {model.dataset or 'see its card'} | "
+            f"{model.figures or 'see its card'} |"
+            for model in sorted(models, key=lambda model: model.name)
+        ],
         "",
         "Pull them into the project (pin the commit SHA for reproducible weights):",
         "",
@@ -105,4 +230,4 @@ def repo_card(models: list[tuple[str, str, str]], repo_id: str) -> str:
         "",
         "or serve them in the app or a Space with `DIFFUSION_HUB_REPO=" + repo_id + "` and `DIFFUSION_HUB_REVISION=SHA`.",
     ]
-    return "\n".join(lines) + "\n"
+    return _card(data, lines)

@@ -4,13 +4,14 @@ The two file names follow huggingface_hub's `PyTorchModelHubMixin` (config.json 
 model.safetensors holding the weights), so a folder can be pushed to and pulled from
 the Hub as is. A resumable training state lives beside them in
 training_state.safetensors + training_state.json (no pickle anywhere).
+
+Loading checks before it spends: config.json's sizes against `limits` before the network is
+built, the weights file's size before it is read, every tensor for NaN or inf once it is.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,15 @@ from safetensors.torch import load_file, save_file
 
 from ..models import FiLMMLP, MLPConfig, UNet, UNetConfig
 from ..schedules import NoiseSchedule
-from .atomic import replace_folder
+from .atomic import recover_interrupted_swaps, staged_folder
+from .limits import (
+    MAX_TEXT_BYTES,
+    MAX_WEIGHTS_BYTES,
+    check_model_entries,
+    check_parameter_count,
+    check_schedule_entries,
+    shown,
+)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -53,7 +62,7 @@ class CheckpointConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise CheckpointError(f"architecture {self.architecture!r} is not one of {list(ARCHITECTURES)}")
+            raise CheckpointError(f"architecture {shown(self.architecture)} is not one of {list(ARCHITECTURES)}")
         expected = ARCHITECTURES[self.architecture][0]
         if not isinstance(self.model, expected):
             raise CheckpointError(
@@ -80,7 +89,11 @@ class CheckpointConfig:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = CONFIG_NAME) -> CheckpointConfig:
-        """Validate a parsed config.json; raises CheckpointError naming the bad entry."""
+        """Validate a parsed config.json; raises CheckpointError naming the bad entry.
+
+        Every size is held to `limits` before anything is built from it: the model's entries,
+        its parameter count (counted on the meta device), the schedule's T.
+        """
         required = {"format_version", "architecture", "model", "prediction_type", "schedule", "class_names", "dataset"}
         allowed = required | {"clip_range", "training"}
         if not isinstance(values, dict):
@@ -89,29 +102,35 @@ class CheckpointConfig:
         if missing or unknown:
             raise CheckpointError(f"{source}: missing keys {missing}, unknown keys {unknown}; allowed: {sorted(allowed)}")
         if values["format_version"] != FORMAT_VERSION:
-            raise CheckpointError(f"{source}: format_version {values['format_version']!r} is not {FORMAT_VERSION}")
+            raise CheckpointError(f"{source}: format_version {shown(values['format_version'])} is not {FORMAT_VERSION}")
         if values["architecture"] not in ARCHITECTURES:
             raise CheckpointError(
-                f"{source}: architecture {values['architecture']!r} is not one of {list(ARCHITECTURES)}"
+                f"{source}: architecture {shown(values['architecture'])} is not one of {list(ARCHITECTURES)}"
             )
-        model_config = ARCHITECTURES[values["architecture"]][0]
+        model_config, network = ARCHITECTURES[values["architecture"]]
         if not isinstance(values["model"], dict):
-            raise CheckpointError(f"{source}: model must be a JSON object, got {values['model']!r}")
+            raise CheckpointError(f"{source}: model must be a JSON object, got {shown(values['model'])}")
         try:
+            check_model_entries(model_config, values["model"])
             model = model_config.from_dict(values["model"])
+            check_parameter_count(network, model)
+            check_schedule_entries(values["schedule"])
             NoiseSchedule.create(**values["schedule"])
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, ArithmeticError) as error:
             raise CheckpointError(f"{source}: {error}") from error
         if values["prediction_type"] != model.prediction:
             raise CheckpointError(
-                f"{source}: prediction_type {values['prediction_type']!r} differs from model.prediction {model.prediction!r}"
+                f"{source}: prediction_type {shown(values['prediction_type'])} differs from model.prediction "
+                f"{model.prediction!r}"
             )
         names = values["class_names"]
         if not (isinstance(names, list) and len(names) == model.num_classes and all(isinstance(n, str) for n in names)):
-            raise CheckpointError(f"{source}: class_names must list {model.num_classes} strings, got {names!r}")
+            raise CheckpointError(f"{source}: class_names must list {model.num_classes} strings, got {shown(names)}")
         clip = values.get("clip_range")
-        if clip is not None and not (isinstance(clip, list) and len(clip) == 2 and clip[0] < clip[1]):
-            raise CheckpointError(f"{source}: clip_range must be null or [low, high] with low < high, got {clip!r}")
+        if clip is not None and not (
+            isinstance(clip, list) and len(clip) == 2 and all(isinstance(c, (int, float)) for c in clip) and clip[0] < clip[1]
+        ):
+            raise CheckpointError(f"{source}: clip_range must be null or [low, high] with low < high, got {shown(clip)}")
         return cls(
             model=model,
             schedule=dict(values["schedule"]),
@@ -138,13 +157,12 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint folder atomically: build it in a temporary sibling folder, then swap it in.
 
-    An interrupted save leaves the previous folder untouched (at worst it sits
-    renamed beside the new one as `.<name>.old-*` if the process dies mid-swap).
+    An interrupted save leaves the previous folder untouched; a process killed mid-swap
+    leaves it as `.<name>.old-*/<name>`, which the next listing of the folder restores
+    (`atomic.recover_interrupted_swaps`).
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         (staging / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, staging / WEIGHTS_NAME, {"format": "pt"})
         if training_state is not None:
@@ -153,10 +171,6 @@ def save_checkpoint(
             (staging / STATE_META_NAME).write_text(json.dumps(meta) + "\n")
         for name, content in (extra_files or {}).items():
             (staging / name).write_bytes(content)
-        replace_folder(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 
@@ -176,9 +190,16 @@ def is_diffusion_checkpoint(folder: Path | str) -> bool:
 
 
 def list_checkpoints(root: Path | str) -> list[Path]:
-    """The diffusion checkpoint folders directly under `root`, sorted by name; [] if root is missing."""
+    """The diffusion checkpoint folders directly under `root`, sorted by name; [] if root is missing.
+
+    Interrupted saves are recovered first (`atomic.recover_interrupted_swaps`), and a folder
+    whose name starts with "." (a save's staging or old copy) is never offered.
+    """
     root = Path(root)
-    return sorted(p for p in root.iterdir() if is_diffusion_checkpoint(p)) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    recover_interrupted_swaps(root)
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_diffusion_checkpoint(p))
 
 
 def load_config(folder: Path | str) -> CheckpointConfig:
@@ -186,11 +207,30 @@ def load_config(folder: Path | str) -> CheckpointConfig:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; a checkpoint folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    check_file_size(path, MAX_TEXT_BYTES)
     try:
         values = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from error
     return CheckpointConfig.from_dict(values, source=str(path))
+
+
+def check_file_size(path: Path, limit: int) -> None:
+    """Raise CheckpointError if the file at `path` is larger than `limit` bytes (checked before reading it)."""
+    size = path.stat().st_size
+    if size > limit:
+        raise CheckpointError(f"{path} is {size:,} bytes, more than the {limit:,} bytes allowed; it is not read")
+
+
+def check_finite(weights: dict[str, torch.Tensor], source: str) -> None:
+    """Raise CheckpointError naming the first floating-point tensor holding NaN or inf."""
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                f"{source}: tensor {name!r} holds {bad} non-finite values (NaN or inf) of {tensor.numel()}; "
+                "weights must be finite"
+            )
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -216,20 +256,28 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
     if missing:
         problems.append(f"missing tensors {missing}")
     if unknown:
-        problems.append(f"unknown tensors {unknown}")
+        problems.append(f"unknown tensors {shown(unknown)}")  # the file's: cut short
     if shapes:
-        problems.append("shape mismatch " + "; ".join(shapes))
+        problems.append("shape mismatch " + "; ".join(shapes))  # the model's own names: never long
     if problems:
         raise CheckpointError(f"{source}: " + ", ".join(problems))
 
 
 def load_model(folder: Path | str) -> tuple[FiLMMLP | UNet, CheckpointConfig]:
-    """Rebuild the model of a checkpoint folder and load its (EMA) weights strictly; model in eval mode."""
+    """Rebuild the model of a checkpoint folder and load its (EMA) weights strictly; model in eval mode.
+
+    The weights file must be at most MAX_WEIGHTS_BYTES, match the model's names and shapes,
+    and hold only finite values.
+    """
     folder = Path(folder)
     config = load_config(folder)
+    path = folder / WEIGHTS_NAME
+    if path.is_file():
+        check_file_size(path, MAX_WEIGHTS_BYTES)
+    weights = read_safetensors(path)
     model = config.build_model()
-    weights = read_safetensors(folder / WEIGHTS_NAME)
-    check_state_dict(model.state_dict(), weights, str(folder / WEIGHTS_NAME))
+    check_state_dict(model.state_dict(), weights, str(path))
+    check_finite(weights, str(path))
     model.load_state_dict(weights)
     return model.eval(), config
 

@@ -1,21 +1,22 @@
 """Sync checkpoint folders with a Hugging Face Hub model repo: push, pull at a pinned revision, fall back.
 
 A repo holds one model per subfolder, `NAME/config.json`, `NAME/model.safetensors`, `NAME/README.md`
-(plus the card's `NAME/samples.png`), so `checkpoints/` maps onto it folder by folder. Everything
-goes through huggingface_hub's client: its token lookup (`HF_TOKEN` or `hf auth login`), its
-endpoint (`HF_ENDPOINT`), its cache (`HF_HUB_CACHE`) and its offline switch (`HF_HUB_OFFLINE`).
-A pulled model is checked against the Hub's blob hashes and loaded with the same strict loader
-as a local checkpoint before anything uses it; only safetensors weights are ever fetched.
+(plus the card's `NAME/samples.png`), and a root README.md listing them, so `checkpoints/` maps onto
+it folder by folder. Everything goes through huggingface_hub's client: its token lookup (`HF_TOKEN`
+or `hf auth login`; `token=False` sends none, as a Space should for a visitor's pull), its endpoint
+(`HF_ENDPOINT`), its cache (`HF_HUB_CACHE`) and its offline switch (`HF_HUB_OFFLINE`).
+A pulled model's sizes are checked in the Hub's listing before anything is downloaded; the files
+are checked against the Hub's hashes, loaded with the same strict loader as a local checkpoint
+and sampled for one step before anything uses them; only safetensors weights are ever fetched.
+Every request has a deadline, so a silent Hub fails with a message instead of hanging.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
-import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +31,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .atomic import replace_folder
-from .cards import SAMPLE_IMAGE_NAME, repo_card
+from .atomic import staged_folder
+from .cards import SAMPLE_IMAGE_NAME, RepoModel, figures_text, repo_card
 from .checkpoint import (
     CARD_NAME,
     CONFIG_NAME,
@@ -42,19 +43,36 @@ from .checkpoint import (
     load_config,
     load_model,
 )
-from .pipeline import CHECKPOINTS_DIR
+from .hub_checks import (
+    HubError,
+    HubUnreachable,
+    check_listing,
+    check_name,
+    check_repo_id,
+    check_revision,
+    check_sizes,
+    verify_download,
+)
+from .limits import shortened, shown
+from .pipeline import CHECKPOINTS_DIR, Pipeline, smoke_test
 
 PULL_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 PUSH_FILES = (*PULL_FILES, SAMPLE_IMAGE_NAME)  # the card links the picture beside it
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-TIMEOUT_S = 5.0  # metadata requests; a down or silent Hub fails within this, never hangs
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-_TRANSPORT_ERRORS = (httpx2.TransportError, OfflineModeIsEnabled)
+TIMEOUT_S = 5.0  # metadata requests (listing, create repo or branch)
+DOWNLOAD_TIMEOUT_S = 120.0  # one model's files, at most 66 MB: 0.6 MB/s at worst
+PUSH_TIMEOUT_S = 300.0  # one commit with its uploads
+Token = str | bool | None  # huggingface_hub's: a token, None to look one up, False to send none
 
 
-class HubError(CheckpointError):
-    """The Hub could not provide (or take) a checkpoint; the message says why and what to do."""
+class _NoAnswer(TimeoutError):
+    """A Hub call that did not return within the deadline `_within` gave it."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"no answer within {seconds:g} s")
+        self.seconds = seconds
+
+
+_TRANSPORT_ERRORS = (httpx2.TransportError, OfflineModeIsEnabled, _NoAnswer)
 
 
 @dataclass(frozen=True)
@@ -78,62 +96,85 @@ class PulledCheckpoint:
     from_cache_only: bool  # True when the Hub was unreachable or offline and the cache answered
 
 
-def check_repo_id(repo_id: str) -> str:
-    """`repo_id` if it is USER/REPO, else a HubError naming it."""
-    if not isinstance(repo_id, str) or not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
-        raise HubError(f"repo id {repo_id!r} is not of the form USER/REPO (letters, digits, '.', '_', '-')")
-    return repo_id
+def _within(seconds: float, call: Callable, *args, **kwargs):
+    """`call(*args, **kwargs)`, or _NoAnswer once `seconds` pass without it returning.
 
+    huggingface_hub gives create_repo, create_branch and create_commit no timeout (its HTTP
+    client waits forever) and retries a stalled download, so the deadline is kept here, in a
+    daemon thread: one the interpreter does not wait for at exit (a `run_as_future` executor's
+    thread it would). An overrun call is abandoned, not stopped; its thread ends when the
+    Hub answers or drops the connection.
+    """
+    outcome: dict = {}
 
-def check_name(name: str) -> str:
-    """`name` if it is one safe folder name (a model's subfolder in the repo), else a HubError naming it."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise HubError(f"model name {name!r} must be one folder name (letters, digits, '.', '_', '-')")
-    return name
+    def run() -> None:
+        try:
+            outcome["value"] = call(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread below
+            outcome["error"] = error
 
-
-def _check_revision(revision: str | None) -> str | None:
-    if revision is not None and (not isinstance(revision, str) or not revision.strip() or ".." in revision):
-        raise HubError(f"revision {revision!r} must be a branch, a tag or a commit SHA")
-    return revision
+    worker = threading.Thread(target=run, name=f"hub-{getattr(call, '__name__', 'call')}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _NoAnswer(seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _explain(error: Exception, repo_id: str, revision: str | None, endpoint: str) -> str:
     """One sentence naming what failed, for any error the client raises."""
-    at = f"{repo_id}@{revision or 'main'}"
+    at = shortened(f"{repo_id}@{revision or 'main'}")
     if isinstance(error, OfflineModeIsEnabled):
         return f"offline mode is on (HF_HUB_OFFLINE=1), so {at} cannot be fetched from {endpoint}"
+    if isinstance(error, _NoAnswer):
+        return f"the Hub at {endpoint} did not answer within {error.seconds:g} s"
     if isinstance(error, httpx2.TimeoutException):
         return f"the Hub at {endpoint} did not answer within {TIMEOUT_S:g} s ({type(error).__name__})"
     if isinstance(error, httpx2.TransportError):
-        return f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {error})"
+        return f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {shortened(str(error))})"
     if isinstance(error, RevisionNotFoundError):
-        return f"revision {revision!r} does not exist in {repo_id}; give a branch, a tag or a full commit SHA"
+        return f"revision {shown(revision)} does not exist in {shortened(repo_id)}; give a branch, a tag or a full commit SHA"
     if isinstance(error, RepositoryNotFoundError):
-        return (f"repository {repo_id!r} was not found at {endpoint} "
+        return (f"repository {shown(repo_id)} was not found at {endpoint} "
                 "(or it is private: set HF_TOKEN or run `hf auth login`)")
     if isinstance(error, HfHubHTTPError):
         status = error.response.status_code if error.response is not None else "?"
         if status in (401, 403):
-            return f"the Hub refused access to {repo_id} (HTTP {status}): set HF_TOKEN to a token with write access"
+            return f"the Hub refused access to {shortened(repo_id)} (HTTP {status}): set HF_TOKEN to a token with write access"
+        if status == 412:
+            return f"{at} moved while this push was being prepared (another commit landed); push again"
         return f"the Hub at {endpoint} answered HTTP {status} for {at}"
-    return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {shortened(str(error))}"
+
+
+def _model_info(api: HfApi, repo_id: str, revision: str | None, files_metadata: bool = False):
+    """The Hub's listing of `repo_id` at `revision`; OfflineModeIsEnabled without asking when HF_HUB_OFFLINE is set."""
+    if constants.is_offline_mode():
+        raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
+    return api.model_info(repo_id, revision=revision, files_metadata=files_metadata, timeout=TIMEOUT_S)
+
+
+def _model_names(paths) -> set[str]:
+    """The model folders of a repo listing: the NAME of every NAME/config.json."""
+    return {p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CONFIG_NAME}")}
+
+
+def _load_and_smoke_test(folder: Path) -> None:
+    """Load `folder` strictly and sample one step from it on the CPU; CheckpointError if either fails."""
+    model, config = load_model(folder)
+    smoke_test(Pipeline(model, config, "cpu"))
 
 
 # ---- push ----------------------------------------------------------------------------------------
 
 
 def _figures(folder: Path) -> str:
-    """The quality figures from eval.json as one short phrase; 'not evaluated' without it."""
+    """The headline quality figures of `folder`/eval.json as one short phrase; 'not evaluated' without it."""
     try:
-        report = json.loads((folder / EVAL_NAME).read_text())
-        if "sweep" in report:  # an EMNIST model (diffusion_core.emnist_evaluation)
-            w = f"{report['settings']['guidance']:g}"
-            frechet = report["frechet"].get("DDIM eta=0, 50 steps", float("nan"))
-            return f"conformity@w={w} {100 * report['sweep'][w]['conformity']:.1f}%, Fréchet DDIM-50 {frechet:.2f}"
-        worst = 100 * min(report["conformity"]["3"])
-        return f"SW DDPM {report['sw_ddpm']:.3f}, SW DDIM-50 {report['sw_ddim']:.3f}, conformity@w=3 >= {worst:.1f}%"
-    except (OSError, ValueError, KeyError, TypeError):
+        return figures_text(json.loads((folder / EVAL_NAME).read_text()))
+    except (OSError, ValueError):
         return "not evaluated"
 
 
@@ -151,14 +192,19 @@ def commit_message(folders: list[Path]) -> tuple[str, str]:
     return summary, "\n".join(lines).strip()
 
 
-def _push(
-    folders: list[Path], repo_id: str, revision: str | None, private: bool, token: str | None, root_card: bool = False
-) -> PushResult:
+def _root_card(folders: list[Path], listed: set[str], repo_id: str) -> bytes:
+    """The repo's README.md: every model folder `listed` at the revision plus those pushed now."""
+    pushed = {folder.name: RepoModel(folder.name, load_config(folder).dataset, _figures(folder)) for folder in folders}
+    return repo_card([pushed.get(name, RepoModel(name)) for name in sorted(listed | set(pushed))], repo_id).encode()
+
+
+def _push(folders: list[Path], repo_id: str, revision: str | None, private: bool, token: Token) -> PushResult:
+    """One commit with every file of `folders` and the refreshed root card, on top of the revision it was built from."""
     check_repo_id(repo_id)
-    _check_revision(revision)
+    check_revision(revision)
     for folder in folders:
         check_name(folder.name)
-        load_model(folder)  # never publish a checkpoint the strict loader would refuse
+        _load_and_smoke_test(folder)  # never publish a checkpoint a pull would refuse
     api = HfApi(token=token)
     summary, description = commit_message(folders)
     operations = [
@@ -167,27 +213,33 @@ def _push(
         for file in PUSH_FILES
         if (folder / file).is_file()
     ]
-    if root_card:
-        models = [(folder.name, load_config(folder).dataset, _figures(folder)) for folder in folders]
-        card = repo_card(models, repo_id).encode()
-        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card))
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        _within(TIMEOUT_S, api.create_repo, repo_id, private=private, exist_ok=True)
         if revision not in (None, constants.DEFAULT_REVISION):
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.create_commit(
-            repo_id, operations, commit_message=summary, commit_description=description, revision=revision
+            _within(TIMEOUT_S, api.create_branch, repo_id, branch=revision, exist_ok=True)
+        listing = _model_info(api, repo_id, revision)
+        card = _root_card(folders, _model_names(s.rfilename for s in listing.siblings or []), repo_id)
+        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card))
+        info = _within(
+            PUSH_TIMEOUT_S, api.create_commit, repo_id, operations, commit_message=summary,
+            commit_description=description, revision=revision, parent_commit=listing.sha,
         )
     except (*_TRANSPORT_ERRORS, HfHubHTTPError) as error:
-        raise HubError(f"push to {repo_id} failed: {_explain(error, repo_id, revision, api.endpoint)}") from error
+        cause = _explain(error, repo_id, revision, api.endpoint)
+        if isinstance(error, _NoAnswer):
+            cause += "; the commit may still land, so look at the repo's history before pushing again"
+        raise HubError(f"push to {shortened(repo_id)} failed: {cause}") from error
     names = tuple(folder.name for folder in folders)
     return PushResult(repo_id, names, revision or constants.DEFAULT_REVISION, info.oid, info.commit_url)
 
 
 def push_checkpoint(
-    folder: Path | str, repo_id: str, *, revision: str | None = None, private: bool = False, token: str | None = None
+    folder: Path | str, repo_id: str, *, revision: str | None = None, private: bool = False, token: Token = None
 ) -> PushResult:
-    """Upload one checkpoint folder to `repo_id`/NAME in one commit; create the repo (and branch) if missing."""
+    """Upload one checkpoint folder to `repo_id`/NAME and refresh the root card, in one commit.
+
+    Creates the repo (and branch) if missing.
+    """
     return _push([Path(folder)], repo_id, revision, private, token)
 
 
@@ -197,67 +249,23 @@ def push_all(
     *,
     revision: str | None = None,
     private: bool = False,
-    token: str | None = None,
+    token: Token = None,
 ) -> PushResult:
-    """Upload every checkpoint folder in `checkpoints_dir` (one subfolder each) and a root card, in one commit."""
+    """Upload every checkpoint folder in `checkpoints_dir` (one subfolder each) and the root card, in one commit."""
     root = Path(checkpoints_dir)
     folders = list_checkpoints(root)
     if not folders:
         raise HubError(f"{root} holds no checkpoint folder (a folder with {CONFIG_NAME}); nothing to push")
-    return _push(folders, repo_id, revision, private, token, root_card=True)
+    return _push(folders, repo_id, revision, private, token)
 
 
 # ---- pull ----------------------------------------------------------------------------------------
 
 
-def _check_listing(repo_id: str, name: str, commit: str, paths: set[str]) -> None:
-    """Refuse a repo whose NAME/ lacks the checkpoint files, naming pickled weights when that is all it has."""
-    missing = [file for file in (CONFIG_NAME, WEIGHTS_NAME) if f"{name}/{file}" not in paths]
-    pickled = sorted(p for p in paths if p.startswith(f"{name}/") and p.endswith(PICKLE_SUFFIXES))
-    if WEIGHTS_NAME in missing and pickled:
-        raise HubError(
-            f"{repo_id}@{commit[:12]} offers only pickled weights for {name!r} ({', '.join(pickled)}); they are "
-            f"refused because unpickling can run arbitrary code. Only {WEIGHTS_NAME} (safetensors) is loaded."
-        )
-    if missing:
-        found = sorted(p for p in paths if p.startswith(f"{name}/")) or ["nothing"]
-        raise HubError(
-            f"{repo_id}@{commit[:12]} has no complete checkpoint {name!r}: missing "
-            f"{', '.join(f'{name}/{m}' for m in missing)} (found {', '.join(found)})"
-        )
-
-
-def _file_hash_matches(path: Path, sibling) -> bool:
-    """Compare a downloaded file with the Hub's record: sha256 for LFS/Xet files, the git blob id otherwise."""
-    content = path.read_bytes()
-    if sibling.lfs is not None:
-        return hashlib.sha256(content).hexdigest() == sibling.lfs.sha256
-    if sibling.blob_id is None:
-        return sibling.size is None or sibling.size == len(content)
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() == sibling.blob_id
-
-
-def _verify_download(snapshot: Path, siblings: Mapping[str, object], repo_id: str, commit: str) -> None:
-    """Raise HubError if a file differs from the Hub's hash, after dropping it from the cache so a retry refetches."""
-    bad = [
-        relative for relative, sibling in siblings.items()
-        if (snapshot / relative).is_file() and not _file_hash_matches(snapshot / relative, sibling)
-    ]
-    for relative in bad:
-        path = snapshot / relative
-        blob = path.resolve()
-        path.unlink()
-        if blob != path:
-            blob.unlink(missing_ok=True)
-    if bad:
-        raise HubError(
-            f"{', '.join(bad)} downloaded from {repo_id}@{commit[:12]} does not match the Hub's checksum "
-            "(corrupted or truncated in transit); discarded from the cache, nothing was replaced"
-        )
-
-
 def _pull_from_cache(repo_id: str, name: str, revision: str | None, cache_dir, token, cause: str) -> PulledCheckpoint:
+    """The cached copy of NAME at `revision`, the Hub having failed with `cause`; HubUnreachable without one."""
     patterns = [f"{name}/{file}" for file in PULL_FILES]
+    at = shortened(f"{repo_id}@{revision or 'main'}")
     try:
         snapshot = Path(
             snapshot_download(
@@ -266,18 +274,11 @@ def _pull_from_cache(repo_id: str, name: str, revision: str | None, cache_dir, t
             )
         )
     except (LocalEntryNotFoundError, OSError, ValueError) as error:
-        raise HubError(f"{cause}, and the cache holds no copy of {repo_id}@{revision or 'main'} ({name})") from error
+        raise HubUnreachable(f"{cause}, and the cache holds no copy of {at} ({name})") from error
     folder = snapshot / name
     if not (folder / CONFIG_NAME).is_file() or not (folder / WEIGHTS_NAME).is_file():
-        raise HubError(f"{cause}, and the cache holds no copy of {name} in {repo_id}@{revision or 'main'}")
+        raise HubUnreachable(f"{cause}, and the cache holds no copy of {name} in {at}")
     return PulledCheckpoint(folder, repo_id, snapshot.name, from_cache_only=True)
-
-
-def _model_info(api: HfApi, repo_id: str, revision: str | None, files_metadata: bool = False):
-    """The Hub's listing of `repo_id` at `revision`; OfflineModeIsEnabled without asking when HF_HUB_OFFLINE is set."""
-    if constants.is_offline_mode():
-        raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set")
-    return api.model_info(repo_id, revision=revision, files_metadata=files_metadata, timeout=TIMEOUT_S)
 
 
 def pull(
@@ -286,17 +287,19 @@ def pull(
     *,
     revision: str | None = None,
     cache_dir: Path | str | None = None,
-    token: str | None = None,
+    token: Token = None,
 ) -> PulledCheckpoint:
     """Fetch NAME/{config.json, model.safetensors, README.md} at `revision` into the Hub cache and validate it.
 
-    Online: resolve the revision to a commit, refuse pickled-only or incomplete models, download,
-    check every file against the Hub's hash, load it strictly. Offline (HF_HUB_OFFLINE=1) or when the
-    Hub cannot be reached: the cached copy of that revision, loaded strictly, or a HubError.
+    Online: resolve the revision to a commit, refuse pickled-only, incomplete or oversized models
+    from the listing, download (within DOWNLOAD_TIMEOUT_S), check every file against the Hub's
+    hash. Offline (HF_HUB_OFFLINE=1) or when the Hub cannot be reached: the cached copy of that
+    revision, or a HubError. Either way the model is loaded strictly and sampled for one step.
+    token=False sends no token (a Space pulling for a visitor).
     """
     check_repo_id(repo_id)
     check_name(name)
-    _check_revision(revision)
+    check_revision(revision)
     api = HfApi(token=token)
     try:
         info = _model_info(api, repo_id, revision, files_metadata=True)
@@ -309,33 +312,35 @@ def pull(
         pulled = _pull_from_cache(repo_id, name, revision, cache_dir, token, cause)
     else:
         siblings = {s.rfilename: s for s in info.siblings or [] if s.rfilename in {f"{name}/{f}" for f in PULL_FILES}}
-        _check_listing(repo_id, name, info.sha, {s.rfilename for s in info.siblings or []})
+        check_listing(repo_id, name, info.sha, {s.rfilename for s in info.siblings or []})
+        check_sizes(repo_id, info.sha, siblings)
         try:  # by the name asked for, so the cache records branch -> commit for offline use
-            snapshot = Path(snapshot_download(
-                repo_id, revision=revision, allow_patterns=list(siblings), cache_dir=cache_dir, token=token,
-                etag_timeout=TIMEOUT_S,
+            snapshot = Path(_within(
+                DOWNLOAD_TIMEOUT_S, snapshot_download, repo_id, revision=revision, allow_patterns=list(siblings),
+                cache_dir=cache_dir, token=token, etag_timeout=TIMEOUT_S,
             ))
         except (*_TRANSPORT_ERRORS, HfHubHTTPError, LocalEntryNotFoundError) as error:
             raise HubError(f"download of {name} failed: {_explain(error, repo_id, revision, api.endpoint)}") from error
         except OSError as error:  # the client's size check: the body ended early
             raise HubError(f"download of {name} from {repo_id}@{info.sha[:12]} was incomplete: {error}") from error
         if snapshot.name != info.sha:
-            raise HubError(f"{repo_id}@{revision} moved from {info.sha[:12]} to {snapshot.name[:12]} during the pull; retry")
-        _verify_download(snapshot, siblings, repo_id, info.sha)
+            at = shortened(f"{repo_id}@{revision}")
+            raise HubError(f"{at} moved from {info.sha[:12]} to {snapshot.name[:12]} during the pull; retry")
+        verify_download(snapshot, siblings, repo_id, info.sha)
         pulled = PulledCheckpoint(snapshot / name, repo_id, info.sha, from_cache_only=False)
     try:
-        load_model(pulled.folder)
+        _load_and_smoke_test(pulled.folder)
     except CheckpointError as error:
         raise HubError(f"{name} from {repo_id}@{pulled.commit[:12]} is not a valid checkpoint: {error}") from error
     return pulled
 
 
 def list_models(
-    repo_id: str, *, revision: str | None = None, cache_dir: Path | str | None = None, token: str | None = None
+    repo_id: str, *, revision: str | None = None, cache_dir: Path | str | None = None, token: Token = None
 ) -> tuple[str, ...]:
     """The model names (subfolders holding config.json) in `repo_id` at `revision`; from the cache when offline."""
     check_repo_id(repo_id)
-    _check_revision(revision)
+    check_revision(revision)
     api = HfApi(token=token)
     try:
         paths = [s.rfilename for s in _model_info(api, repo_id, revision).siblings or []]
@@ -346,29 +351,24 @@ def list_models(
         try:
             paths = [f.path for f in get_cached_repo_tree(repo_id, revision=revision, cache_dir=cache_dir)]
         except CachedRepoTreeNotFoundError as cache_error:
-            raise HubError(f"{cause}, and the cache has no listing of {repo_id}@{revision or 'main'}") from cache_error
-    return tuple(sorted(p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CONFIG_NAME}")))
+            at = shortened(f"{repo_id}@{revision or 'main'}")
+            raise HubError(f"{cause}, and the cache has no listing of {at}") from cache_error
+    return tuple(sorted(_model_names(paths)))
 
 
 def install_pulled(pulled_folder: Path | str, into_dir: Path | str = CHECKPOINTS_DIR) -> Path:
     """Copy a pulled checkpoint to `into_dir`/NAME, replacing that folder atomically.
 
-    The copy is built and loaded strictly in a temporary sibling folder first, so a failure leaves
-    the existing folder untouched. The old folder is replaced as a whole: its training state
-    belonged to other weights.
+    The pulled folder is loaded strictly and sampled for one step first; the copy is built and
+    loaded again in a temporary sibling folder, so a failure leaves the existing folder
+    untouched. The old folder is replaced as a whole: its training state belonged to other weights.
     """
     source = Path(pulled_folder)
-    load_model(source)
+    _load_and_smoke_test(source)
     target = Path(into_dir) / check_name(source.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.pull-", dir=target.parent))
-    try:
+    with staged_folder(target) as staging:
         for file in PULL_FILES:
             if (source / file).is_file():
                 shutil.copyfile(source / file, staging / file)  # follows the cache's symlinks to the blobs
         load_model(staging)
-        replace_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

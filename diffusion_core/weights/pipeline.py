@@ -9,22 +9,26 @@ import torch
 
 from ..device import pick_device
 from ..samplers import SAMPLERS, SamplerStep, sample
+from .atomic import recover_interrupted_swaps
 from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
+from .limits import shortened, shown
 
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50}
 
 
 def resolve_checkpoint(name_or_path: str | Path, root: Path = CHECKPOINTS_DIR) -> Path:
-    """A checkpoint folder from a path, or from a name under `root` (checkpoints/)."""
+    """A checkpoint folder from a path, or from a name under `root` (checkpoints/), after
+    recovering `root` from any interrupted save (`atomic.recover_interrupted_swaps`)."""
     path = Path(name_or_path)
     if (path / "config.json").is_file():
         return path
+    recover_interrupted_swaps(root)
     if (root / str(name_or_path) / "config.json").is_file():
         return root / str(name_or_path)
     available = [p.name for p in list_checkpoints(root)]
     raise CheckpointError(
-        f"no checkpoint {str(name_or_path)!r}: not a folder with config.json, nor a name in {root} "
+        f"no checkpoint {shown(str(name_or_path))}: not a folder with config.json, nor a name in {root} "
         f"(available: {', '.join(available) or 'none'})"
     )
 
@@ -58,10 +62,10 @@ class Pipeline:
             return label
         if isinstance(label, str):
             if label not in self.class_names:
-                raise ValueError(f"unknown class {label!r}; choose one of {list(self.class_names)} or None")
+                raise ValueError(f"unknown class {shown(label)}; choose one of {list(self.class_names)} or None")
             return self.class_names.index(label)
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(self.class_names):
-            raise ValueError(f"class index must be an integer in [0, {len(self.class_names) - 1}] or None, got {label!r}")
+            raise ValueError(f"class index must be an integer in [0, {len(self.class_names) - 1}] or None, got {shown(label)}")
         return label
 
     def trajectory(
@@ -79,9 +83,9 @@ class Pipeline:
         label: a class name or index for all n, a long tensor (n,) of indices, or None.
         """
         if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+            raise ValueError(f"n must be a positive integer, got {shown(n)}")
         if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+            raise ValueError(f"unknown sampler {shown(sampler)}; choose one of {', '.join(SAMPLERS)}")
         index = self.label_index(label)
         return sample(
             self.model,
@@ -104,6 +108,28 @@ class Pipeline:
         for last in self.trajectory(n, **options):
             pass
         return last.x.detach().cpu()
+
+
+def smoke_test(pipeline: Pipeline) -> None:
+    """One DDIM step from fixed noise on 2 unconditional samples; CheckpointError unless it runs and
+    x, x̂0 and ε̂ are finite, x of shape (2, *sample_shape).
+
+    Weights can be finite and still overflow in the network; this is the cheapest sampling
+    that shows it, run before a model is installed or served.
+    """
+    expected = (2, *pipeline.sample_shape)
+    try:
+        step = next(iter(pipeline.trajectory(2, sampler="ddim", steps=1, seed=0)))
+    except (RuntimeError, ValueError) as error:  # torch's shape and dtype errors are RuntimeErrors
+        raise CheckpointError(f"one DDIM step of this {pipeline.dataset} model failed: {shortened(str(error))}") from error
+    if tuple(step.x.shape) != expected:
+        raise CheckpointError(f"a sampling step gave samples of shape {tuple(step.x.shape)}, expected {expected}")
+    for name, value in (("x", step.x), ("x0", step.x0), ("eps", step.eps)):
+        if not torch.isfinite(value).all():
+            raise CheckpointError(
+                f"one DDIM step of this {pipeline.dataset} model gives non-finite {name} (NaN or inf): "
+                "the network overflows; refusing to use it"
+            )
 
 
 def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = None) -> Pipeline:

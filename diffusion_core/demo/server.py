@@ -1,0 +1,33 @@
+"""How the app is served: its queue, how many runs at once, how long a session's files and runs live.
+
+Nothing here builds a component; `app.py` passes these to Gradio.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once (threads.SHARE gives each half the cores)
+QUEUE_SIZE = 32
+# Gradio's queue loop polls for new requests every 1 ms while it is idle, waking the server
+# thread a thousand times a second; the sampling thread of a run in progress then keeps
+# losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
+# alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run.
+QUEUE_POLL_S = 0.01
+RUN_TTL_S = 3600  # a session's stored run is dropped an hour after it was made
+CACHE_CLEANUP = (600, 3600)  # every 10 min, delete Gradio's cached files (final plots, GIFs) older than 1 h
+
+
+def queue(demo: gr.Blocks) -> None:
+    """Turn on `demo`'s queue: QUEUE_SIZE places, SAMPLE_CONCURRENCY runs at once, polled every QUEUE_POLL_S."""
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
+    slow_queue_polling(demo)
+
+
+def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
+    """Make the idle queue loop poll every `seconds` (Gradio has no public setting; False if it moved)."""
+    queue = getattr(demo, "_queue", None)
+    if queue is None or not isinstance(getattr(queue, "sleep_when_free", None), (int, float)):
+        return False
+    queue.sleep_when_free = max(queue.sleep_when_free, seconds)
+    return True
