@@ -172,3 +172,34 @@ def test_the_queue_answers_full_when_every_place_is_taken(served):
     # Every place was used: 32 waiting, 2 running, and a few that finished while the burst came in.
     assert sum(text == "ok" for _, text in answers) >= 34
     assert raw_sample(url, list(GOOD)) == (200, "ok")
+
+
+@pytest.mark.slow
+def test_sixteen_visitors_at_once_all_get_their_runs(served):
+    """16 clients from 16 addresses, 36 mixed runs (issue 15's mix): none fails, each gets its own seed back."""
+    _, url, _ = served
+    mix = [("moons", "ddim", 50, 0.0, "unconditional", 0.0, 2000), ("moons", "ddpm", 200, 0.0, "upper moon", 3.0, 2000),
+           ("emnist", "ddim", 20, 0.0, "A", 3.0, 16)]
+    runs = [(k % 16, (*mix[k % 3], k, False, "off")) for k in range(36)]
+    results, errors, lock = {}, [], threading.Lock()
+
+    def one(client_index):
+        client = visitor(url, f"10.2.0.{client_index}")
+        for seed_client, request in runs:
+            if seed_client != client_index:
+                continue
+            try:
+                summary = client.predict(*request, api_name="/sample")[3]
+                with lock:
+                    results[request[7]] = summary
+            except Exception as error:  # noqa: BLE001 - collected and reported below
+                with lock:
+                    errors.append(repr(error))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert errors == [] and sorted(results) == list(range(36))
+    assert all(summary["seed"] == seed for seed, summary in results.items())

@@ -1,6 +1,7 @@
 """The app's weights source: Hub weights at a revision, at start-up and on demand, never breaking the demo."""
 
 import os
+import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -105,3 +106,19 @@ def test_the_app_weights_section_shows_the_source_and_any_failure(fake_hub, ship
     fake_hub.fault = "500"
     status = load("moons", REPO, "no-such-branch")
     assert "**In use:** moons: weights from alice/toy-diffusion" in status and "**Not changed:**" in status
+
+
+def test_once_the_hub_fails_at_start_up_the_other_models_do_not_ask_it(fake_hub, tmp_path):
+    for name in ("moons", "circles", "swissroll"):
+        make_checkpoint(tmp_path / "checkpoints" / name, seed=0)
+    fake_hub.fault = "hang"  # a silent Hub: each ask waits out the timeouts
+    cache = ModelCache(tmp_path / "checkpoints", environ={weights_source.HUB_REPO_ENV: REPO},
+                       hub_cache_dir=tmp_path / "cache")
+    started = time.perf_counter()
+    assert cache.preload() == {}
+    seconds = time.perf_counter() - started
+    messages = [cache.weights_message(name) for name in ("moons", "circles", "swissroll")]
+    asked = [m for m in messages if "Hub weights not loaded" in m]
+    skipped = [m for m in messages if "the Hub was not asked again" in m]
+    assert len(asked) == 1 and len(skipped) == 2  # the reason in full once, a pointer to it twice
+    assert seconds < 2 * hub.TIMEOUT_S + 5  # one model's wait, not three
