@@ -17,7 +17,7 @@ fails on that release.
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -76,7 +76,7 @@ def refusal(pending: Pending, queue_size: int | None) -> str | None:
 
 
 class Admission:
-    """The decisions, one at a time, at least `spacing_s` apart after an admission.
+    """The decisions, one at a time on the server's event loop, at least `spacing_s` apart after an admission.
 
     Gradio adds an admitted run to its queue only after the validator returns, so requests
     that arrive together would all read the same queue and a burst would pass every bound
@@ -85,19 +85,18 @@ class Admission:
     and counted exactly; a visitor pressing Run never waits.
     """
 
-    def __init__(self, spacing_s: float = ADMISSION_SPACING_S, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, spacing_s: float = ADMISSION_SPACING_S, clock: Callable[[], float] = time.monotonic):
         self.spacing_s = spacing_s
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock
         self._last = -float("inf")
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
 
-    def refuse(self, queue, session: str | None, host: str | None) -> str | None:
+    async def refuse(self, queue, session: str | None, host: str | None) -> str | None:
         """Why a run of `session` from `host` may not join `queue` now; None: it may."""
-        with self._lock:
+        async with self._lock:
             wait = self._last + self.spacing_s - self.clock()
             if wait > 0:
-                self.sleep(wait)
+                await asyncio.sleep(wait)
             pending = pending_runs(queue, session, host)
             if pending is None:
                 return None
