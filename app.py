@@ -14,70 +14,83 @@ try:  # ZeroGPU emulates CUDA only for a torch imported after it: first of all, 
 except ImportError:
     pass
 
-from pathlib import Path
 
 import gradio as gr
 
-from diffusion_core.demo import explain, live, server
-from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache
+from diffusion_core.demo import live, panels, server, theme
+from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache, model_label
 from diffusion_core.demo.examples import served_examples
-from diffusion_core.demo.gpu import on_gpu_when_available
-from diffusion_core.demo.handlers import LOAD_OFF, Handlers, class_choices, load_allowed, samples_label
-from diffusion_core.demo.requests import MAX_GUIDANCE, MAX_SEED, SAMPLE_INPUTS, UNCONDITIONAL
+from diffusion_core.demo.gpu import on_gpu_when_available, on_zero_gpu
+from diffusion_core.demo.handlers import (
+    LOAD_OFF,
+    Handlers,
+    class_choices,
+    guidance_state,
+    load_allowed,
+    samples_label,
+)
+from diffusion_core.demo.requests import (
+    MAX_GUIDANCE,
+    MAX_SEED,
+    SAMPLE_INPUT_NAMES,
+    SAMPLE_INPUTS,
+    UNCONDITIONAL,
+)
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = panels.ASSETS
 DEFAULT_MODEL = "moons"
-SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
+# Before a run starts, in the browser: the live view scrolled into sight (a phone puts it below the
+# controls) and, for Run, a fresh seed when "New seed every run" is ticked (the result card says which).
+SCROLL_JS = (ASSETS / "scroll_to_view.js").read_text()
+RUN_JS = (ASSETS / "run.js").read_text()
 FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
                  ("conditional, unconditional and guided", "all")]
 
 def sample_controls(cache: ModelCache, first, max_steps: int) -> dict[str, gr.components.Component]:
-    """One control per entry of SAMPLE_INPUTS, with its label, help and default, in `/sample`'s order."""
+    """One control per entry of SAMPLE_INPUTS, with its label, help and default: the five that shape a run
+    in view, the rest folded under "More options"."""
     spec = {i.name: {"label": i.label, "info": i.info, "value": i.default} for i in SAMPLE_INPUTS}
-    spec["model"]["value"] = DEFAULT_MODEL if DEFAULT_MODEL in cache.names() else first.name
+    spec["model"]["value"] = first.name
     spec["steps"]["value"] = min(spec["steps"]["value"], first.num_train_steps)
     spec["num_samples"].update(value=first.default_samples, label=samples_label(first),
                                info=f"up to {MAX_POINTS} points or {MAX_IMAGES} characters")
-    return {
-        "model": gr.Dropdown(cache.names(), **spec["model"]),
-        "sampler": gr.Radio(SAMPLERS, **spec["sampler"]),
-        "steps": gr.Slider(1, max_steps, step=1, **spec["steps"]),
-        "eta": gr.Slider(0.0, 1.0, step=0.05, **spec["eta"]),
+    controls = {
+        "model": gr.Dropdown([(model_label(n), n) for n in cache.names()], elem_id="model", **spec["model"]),
+        "sampler": gr.Radio(panels.SAMPLERS, elem_id="sampler", **spec["sampler"]),
+        "steps": gr.Slider(1, max_steps, step=1, elem_id="steps", **spec["steps"]),
         # Choices follow the model; a custom value is checked on run.
-        "class_name": gr.Dropdown(class_choices(first), allow_custom_value=True, **spec["class_name"]),
-        "guidance": gr.Slider(0.0, MAX_GUIDANCE, step=0.25, interactive=False, **spec["guidance"]),
-        "num_samples": gr.Slider(1, MAX_POINTS, step=1, **spec["num_samples"]),
-        "seed": gr.Number(precision=0, minimum=0, maximum=MAX_SEED, **spec["seed"]),
-        "show_x0": gr.Checkbox(**spec["show_x0"]),
-        "field": gr.Radio(FIELD_CHOICES, elem_id="field", visible=first.kind == "points", **spec["field"]),
+        "class_name": gr.Dropdown(class_choices(first), allow_custom_value=True, elem_id="class", **spec["class_name"]),
+        "guidance": gr.Slider(0.0, MAX_GUIDANCE, step=0.25, elem_id="guidance",
+                              **{**spec["guidance"], **guidance_state(UNCONDITIONAL, spec["guidance"]["value"])}),
     }
-
-
-def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
-    """The sampler, steps, η and w of the two sides A and B of the same-noise comparison."""
-    sides = []
-    with gr.Row():
-        for name, (sampler, steps) in (("A", ("ddpm", 1000)), ("B", ("ddim", 50))):
-            with gr.Column(min_width=220):
-                sides += [
-                    gr.Radio(SAMPLERS, value=sampler, label=f"{name}: sampler"),
-                    gr.Slider(1, max_steps, value=min(steps, first.num_train_steps), step=1, label=f"{name}: steps"),
-                    gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"{name}: η (DDIM)"),
-                    gr.Slider(0.0, MAX_GUIDANCE, value=0.0, step=0.25, label=f"{name}: guidance w (with a class)"),
-                ]
-    return sides
+    with gr.Accordion("More options: samples, η, seed, what to show", open=False, elem_id="more-options"):
+        controls["num_samples"] = gr.Slider(1, MAX_POINTS, step=1, elem_id="num-samples", **spec["num_samples"])
+        controls["eta"] = gr.Slider(0.0, 1.0, step=0.05, visible=spec["sampler"]["value"] == "ddim", elem_id="eta",
+                                    **spec["eta"])
+        with gr.Row():
+            controls["seed"] = gr.Number(precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed", min_width=120,
+                                         **spec["seed"])
+            random_seed = gr.Checkbox(True, label="New seed every run", elem_id="random-seed", min_width=120,
+                                      info="off: Run repeats the seed above")
+        # Remembered in the page: the Run button's script reads it even while this section is folded.
+        random_seed.change(None, random_seed, None, js="(on) => { window.diffusionNewSeed = on; }")
+        controls["show_x0"] = gr.Checkbox(elem_id="show-x0", **spec["show_x0"])
+        controls["field"] = gr.Radio(FIELD_CHOICES, elem_id="field", visible=first.kind == "points", **spec["field"])
+    return {name: controls[name] for name in SAMPLE_INPUT_NAMES}
 
 
 def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) -> dict:
-    """The controls, Run and Stop, the examples and the Weights section."""
-    ui = {"controls": sample_controls(cache, first, max_steps)}
-    with gr.Row():
-        ui["run"] = gr.Button("Run", variant="primary", elem_id="run-button")
-        ui["stop"] = gr.Button("Stop", variant="stop", elem_id="stop-button")
+    """Run and Stop above the controls, the examples, then what is folded away: more options, the weights."""
+    with gr.Row(elem_id="run-row"):
+        run = gr.Button("Run", variant="primary", elem_id="run-button", scale=2, min_width=90)
+        stop = gr.Button("Stop", variant="stop", elem_id="stop-button", scale=1, min_width=70)
+    ui = {"run": run, "stop": stop, "estimate": gr.Markdown(elem_id="estimate")}
+    ui["controls"] = sample_controls(cache, first, max_steps)
+    ui["estimate"].value = handlers.estimate(*(control.value for control in ui["controls"].values()))
     shown = served_examples(cache)
     ui["examples"] = gr.Examples([values for _, values in shown], list(ui["controls"].values()),
-                                 example_labels=[label for label, _ in shown], label="One-click examples",
-                                 api_visibility="private")
+                                 example_labels=[label for label, _ in shown], label="Try one",
+                                 api_visibility="private", elem_id="examples")
     # Opened at start-up when a Space could not get its Hub weights, so the reason is in view.
     hub_failed = any("Hub weights not loaded" in cache.weights_message(name) for name in cache.names())
     with gr.Accordion("Weights", open=hub_failed, elem_id="weights"):
@@ -94,59 +107,31 @@ def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) ->
 
 
 def run_views(handlers: Handlers, first) -> dict:
-    """The live canvas and its scrubber beside the final picture, the summary and the GIF."""
+    """The live canvas and its scrubber beside the result in words, the GIF, the final picture and the JSON."""
     ui = {}
     with gr.Row(equal_height=False):
-        with gr.Column(scale=5, min_width=340):
+        with gr.Column(scale=5, min_width=320):
             ui["live_view"] = gr.HTML(
                 handlers.intro(first.name),
-                html_template='<canvas class="dm-canvas" width="960" height="1042"></canvas>',
+                html_template='<canvas class="dm-canvas" width="960" height="1042" role="img" '
+                              'aria-label="the live view of the sampler"></canvas>',
                 css_template=(ASSETS / "live_canvas.css").read_text(),
                 js_on_load=(ASSETS / "live_canvas.js").read_text(),
                 elem_id="live-canvas",
             )
             ui["scrub"] = gr.Slider(0, 1, value=0, step=1, interactive=False, elem_id="scrub",
                                     label="Scrub the trajectory", info="after a run: drag through the stored frames")
-        with gr.Column(scale=4, min_width=320):
-            ui["final_plot"] = gr.Plot(label="Final samples (zoom, pan, hover)", elem_id="final-plot",
-                                       visible=first.kind == "points")
+        with gr.Column(scale=4, min_width=300):
+            ui["card"] = gr.Markdown("Press **Run**: the result appears here in words.", elem_id="result-card")
+            ui["gif"] = gr.Image(label="The run as a GIF", elem_id="gif", type="filepath", format="gif",
+                                 height=300, interactive=False)
+            ui["final_plot"] = gr.Plot(label="Final samples: zoom, pan, hover a point for its class",
+                                       elem_id="final-plot", visible=first.kind == "points")
             ui["final_images"] = gr.Image(label="Final characters", elem_id="final-images", type="numpy",
-                                          image_mode="L", format="png", height=520, visible=first.kind == "images")
-            ui["summary"] = gr.JSON(label="Run summary", elem_id="summary", open=True)
-            ui["gif"] = gr.File(label="Trajectory GIF", elem_id="gif")
-    return ui
-
-
-def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dict:
-    """The equations of the run, the same-noise comparison and the papers' tables, each folded away."""
-    ui = {}
-    with gr.Accordion("What am I looking at? The equations of this run", open=False):
-        ui["explanation"] = gr.Markdown(
-            handlers.explain_run(first.name, "ddim", steps, 0.0, UNCONDITIONAL, 3.0),
-            latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
-        )
-        gr.Markdown((ASSETS / "views_note.md").read_text())
-    with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
-        gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
-                    "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
-                    "A is drawn on the left, B on the right, each captioned with its time.")
-        ui["sides"] = compare_controls(max_steps, first)
-        ui["run_compare"] = gr.Button("Compare", elem_id="compare-button")
-        ui["compared"] = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
-                                  format="png", elem_id="compare-image", show_label=False)
-        ui["compare_summary"] = gr.JSON(label="Timings and quality", elem_id="compare-summary")
-    with gr.Accordion("The papers' tables in miniature, for this model", open=False):
-        gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
-                    "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
-                    "the quality-against-steps table of the DDIM paper.")
-        ui["recompute"] = gr.Button("Recompute on a small sample (2D: 1000 points, 200 per class)",
-                                    elem_id="recompute-tables", size="sm")
-        guidance, steps_figure = handlers.sweep_figures(first.name)
-        with gr.Row():
-            ui["guidance_chart"] = gr.Plot(guidance, elem_id="guidance-sweep", visible=guidance is not None,
-                                           show_label=False)
-            ui["steps_chart"] = gr.Plot(steps_figure, elem_id="steps-sweep", visible=steps_figure is not None,
-                                        show_label=False)
+                                          image_mode="L", format="png", height=420, visible=first.kind == "images",
+                                          interactive=False)
+            with gr.Accordion("Run summary (JSON, as API clients get it)", open=False):
+                ui["summary"] = gr.JSON(label="Run summary", elem_id="summary", open=True)
     return ui
 
 
@@ -155,25 +140,33 @@ def wire(handlers: Handlers, ui: dict) -> None:
     c = ui["controls"]
     inputs = list(c.values())
     outputs = [ui["live_view"], ui["final_plot"], ui["final_images"], ui["summary"], ui["scrub"], ui["last_run"],
-               ui["gif"]]
+               ui["gif"], ui["card"]]
     sample = on_gpu_when_available(handlers.sample, duration=handlers.gpu_seconds)
     # API clients bypass the UI's limits, so the handlers validate the raw values (preprocess=False).
     run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal",
                    "concurrency_limit": server.SAMPLE_CONCURRENCY, "concurrency_id": "sample",
                    "validator": handlers.admission(len(inputs))}
     gif_options = {"concurrency_limit": 1, "concurrency_id": "gif", "show_progress": "minimal"}
-    run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", **run_options)
-    run_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif", **gif_options)
-    example_event = ui["examples"].load_input_event.then(sample, inputs, api_visibility="private", **run_options)
-    example_event.success(handlers.make_gif, ui["last_run"], ui["gif"], api_visibility="private", **gif_options)
-    ui["stop"].click(None, None, None, cancels=[run_event, example_event], api_visibility="private")
+    run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", js=RUN_JS, **run_options)
+    example_event = ui["examples"].load_input_event.then(sample, inputs, api_visibility="private", js=SCROLL_JS,
+                                                         **run_options)
+    for event in (run_event, example_event):
+        event.success(handlers.gif_for_page, [ui["last_run"], c["model"]], ui["gif"], api_visibility="private",
+                      preprocess=False, **gif_options)
+    # /gif for API clients (the page makes its own after each run): an error, not nothing, without a run.
+    ui["gif_api"].click(handlers.make_gif, ui["last_run"], ui["gif"], api_name="gif", **gif_options)
+    # Stop ends the session's run from inside (last frame kept, no error shown); a ZeroGPU run lives in a
+    # forked worker that cannot see that, so there Gradio cancels it.
+    ui["stop"].click(handlers.stop, None, None, api_visibility="private", queue=False,
+                     cancels=[run_event, example_event] if on_zero_gpu() else None)
     # Every public endpoint takes raw values (preprocess=False) and its handler checks them: an API
     # client's bad value gets the handler's message, not a bare error from a component's preprocessing.
     ui["scrub"].input(handlers.show_frame, [ui["last_run"], ui["scrub"]], ui["live_view"], api_name="scrub",
                       show_progress="hidden", trigger_mode="always_last", queue=False, preprocess=False)
 
     fitted = [c["class_name"], c["steps"], c["num_samples"], ui["live_view"], ui["final_plot"], ui["final_images"],
-              c["field"], ui["weights_status"], ui["guidance_chart"], ui["steps_chart"], ui["model_kind"]]
+              c["field"], ui["weights_status"], ui["guidance_chart"], ui["steps_chart"], ui["summary"], ui["gif"],
+              ui["card"], ui["scrub"], ui["recompute"], ui["last_run"], ui["model_kind"]]
     fit_inputs = [c["model"], c["class_name"], c["steps"], c["num_samples"], ui["model_kind"]]
     c["model"].change(handlers.model_controls, fit_inputs, fitted, api_name="model_controls", show_progress="hidden",
                       preprocess=False)
@@ -188,8 +181,11 @@ def wire(handlers: Handlers, ui: dict) -> None:
                           validator=handlers.admission(1), preprocess=False)
     c["sampler"].change(handlers.sampler_controls, c["sampler"], c["eta"], api_visibility="private",
                         show_progress="hidden")
-    c["class_name"].change(handlers.class_controls, c["class_name"], c["guidance"], api_visibility="private",
-                           show_progress="hidden")
+    gr.on([c["class_name"].change, c["guidance"].release], handlers.guidance_controls, [c["class_name"], c["guidance"]],
+          c["guidance"], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
+    estimated = [c[name] for name in SAMPLE_INPUT_NAMES]
+    gr.on([control.change for control in estimated], handlers.estimate, estimated, ui["estimate"],
+          api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
     ui["run_compare"].click(handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"],
                                                         *ui["sides"]],
                             [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
@@ -207,16 +203,18 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
     names = cache.names()
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
     max_steps = max(cache.info(name).num_train_steps for name in names)
-    with gr.Blocks(title="Diffusion, step by step", delete_cache=server.CACHE_CLEANUP) as demo:
+    with gr.Blocks(title="Diffusion, step by step", delete_cache=server.CACHE_CLEANUP,
+                   js=(ASSETS / "page.js").read_text()) as demo:
         gr.Markdown((ASSETS / "intro.md").read_text())
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 ui = left_column(cache, handlers, first, max_steps)
-            with gr.Column(scale=4):
+            with gr.Column(scale=4, elem_id="views-column"):
                 ui.update(run_views(handlers, first))
-                ui.update(teaching_views(handlers, first, max_steps, ui["controls"]["steps"].value))
+                ui.update(panels.teaching_views(handlers, first, max_steps, ui["controls"]["steps"].value))
         # The session's last run (its keyframes), for scrubbing and the GIF; a ZeroGPU worker returns it here.
         ui["last_run"] = gr.State(None, time_to_live=server.RUN_TTL_S)
+        ui["gif_api"] = gr.Button(visible=False)
         ui["model_kind"] = gr.State(first.kind)
         wire(handlers, ui)
     handlers.bind(demo)
@@ -227,7 +225,7 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
 def launch_options() -> dict:
     """Theme and page CSS (Gradio 6 takes them at launch); uploads refused (no input takes files)."""
     return {
-        "theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
+        "theme": theme.page_theme(),
         "css": (ASSETS / "page.css").read_text(),
         "max_file_size": "1kb",
     }

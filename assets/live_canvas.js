@@ -96,7 +96,10 @@ function paintHeader(frame) {
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, SIDE, HEAD);
   ctx.fillStyle = "#1f2937";
-  ctx.font = "600 34px ui-sans-serif, system-ui, sans-serif";
+  // At least 13 CSS pixels tall however small the canvas is shown (a phone shows it at a third).
+  const shown = canvas.clientWidth || SIDE;
+  const size = Math.min(56, Math.max(34, Math.round(13 * SIDE / shown)));
+  ctx.font = `600 ${size}px ui-sans-serif, system-ui, sans-serif`;
   ctx.textBaseline = "middle";
   const guess = frame.x0 || frame.x0_pixels;
   ctx.fillText(frame.title || "", 18, HEAD / 2, guess ? SIDE - 300 : SIDE - 36);
@@ -268,6 +271,7 @@ function paint(frame) {
   else paintBlank(frame);
   paintHeader(frame);
   canvas.dataset.title = frame.title || "";
+  canvas.setAttribute("aria-label", `live view of the sampler: ${frame.title || ""}`);
 }
 
 function tick(now) {

@@ -98,7 +98,7 @@ def test_scrubbing_after_a_run_repaints_an_earlier_frame(app_page):
 
 def test_image_model_streams_a_grid_and_ends_with_characters(app_page):
     app_page.get_by_label("Model").first.click()
-    app_page.get_by_role("option", name="emnist").click()
+    app_page.get_by_role("option", name="EMNIST characters").click()
     app_page.wait_for_function(
         "document.querySelector('#live-canvas canvas').dataset.title.startsWith('emnist')", timeout=30_000
     )
@@ -111,6 +111,7 @@ def test_image_model_streams_a_grid_and_ends_with_characters(app_page):
 def test_the_field_and_the_explanation_follow_the_controls_during_a_run(app_page):
     app_page.get_by_label("Class").first.click()
     app_page.get_by_role("option", name="upper moon").click()
+    app_page.get_by_text("More options").click()
     app_page.locator("#field").get_by_text("conditional, unconditional and guided").click()
     app_page.get_by_label("Show the model's guess x̂₀").check()
     app_page.get_by_text("What am I looking at?").click()
@@ -121,8 +122,8 @@ def test_the_field_and_the_explanation_follow_the_controls_during_a_run(app_page
     stats = run_and_wait(app_page)
     fields, guesses = app_page.evaluate("[window.diffusionLive.fieldPainted, window.diffusionLive.guessPainted]")
     assert fields >= 10 and fields <= stats["painted"] and guesses == fields
-    app_page.wait_for_function(  # the quality meter of the finished run
-        "document.querySelector('#summary').innerText.includes('class_conformity')", timeout=30_000
+    app_page.wait_for_function(  # the quality meter of the finished run, in words
+        "document.querySelector('#result-card').innerText.includes('lie nearest to upper moon data')", timeout=30_000
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app_page.screenshot(path=str(ARTIFACTS / "field.png"), full_page=True)
@@ -153,6 +154,6 @@ def test_an_example_fills_the_controls_and_plays_its_run(app_page):
     app_page.wait_for_function("window.diffusionLive.finalPainted", timeout=120_000)
     assert app_page.evaluate("window.diffusionLive.received") == 50
     app_page.wait_for_function(
-        "document.querySelector('#summary') && document.querySelector('#summary').innerText.includes('upper moon')",
+        "document.querySelector('#result-card').innerText.includes('class upper moon, w = 3')",
         timeout=30_000,
     )

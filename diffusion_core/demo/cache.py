@@ -44,6 +44,14 @@ COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
 UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8), "images": StepCost(2.6e-4, 1.2e-4)}
 # The dropdown lists these first, in this order, then any other checkpoint alphabetically.
 PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist")
+# What the page calls them (the API keeps the folder names).
+MODEL_LABELS = {"moons": "Two moons", "circles": "Circles", "moons_circles": "Circles vs moons",
+                "swissroll": "Swiss roll", "emnist": "EMNIST characters"}
+
+
+def model_label(name: str) -> str:
+    """A model's name on the page: MODEL_LABELS', else its folder name."""
+    return MODEL_LABELS.get(name, name)
 
 
 class ServablePipeline(Protocol):

@@ -81,3 +81,9 @@ def measure_step_cost(pipeline, small: int, large: int) -> StepCost:
     t_small, t_large = per_step(small), per_step(large)
     per_row = max(t_large - t_small, 0.0) / (large - small)
     return StepCost(fixed=max(t_small - per_row * small, 0.0), per_row=per_row)
+
+
+def request_seconds(cache, request) -> float:
+    """The estimated seconds of a validated request (a `SampleRequest`) on the model `cache` serves."""
+    rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
+    return run_seconds(cache.served(request.model).cost, request.steps, rows)

@@ -11,6 +11,7 @@ import functools
 import inspect
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 
 import gradio as gr
@@ -18,10 +19,10 @@ import gradio as gr
 from ..data import TOY_DATASETS
 from ..evaluation.toy import quick_report
 from ..samplers import SAMPLERS
-from . import compare, explain, live, tables
+from . import compare, explain, live, result, tables
 from .admission import Admission, client_host
-from .cache import ModelCache, ModelInfo
-from .cost import request_rows, run_seconds
+from .cache import ModelCache, ModelInfo, model_label
+from .cost import request_seconds
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
 from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, shown, validate_request
@@ -63,6 +64,23 @@ def finite(value, name: str) -> float:
     return value
 
 
+GUIDANCE_HELP = "ε̃ = (1+w)·ε(x, class) − w·ε(x, ∅); w = 0 is plain conditional sampling."
+STRONG_GUIDANCE = 5.0  # past this the 2D samples leave their class's data (the guidance sweeps in eval.json)
+
+
+def guidance_state(class_name, guidance) -> dict:
+    """The guidance slider's label, help, value and whether it can be moved, for a class and a weight."""
+    if class_name == UNCONDITIONAL or not isinstance(class_name, str):
+        return {"interactive": False, "value": 0.0, "label": "Guidance weight w (off: no class chosen)",
+                "info": "Guidance steers toward a class; pick one above to use it. " + GUIDANCE_HELP}
+    w = guidance if isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance > 0 else 3.0
+    info = GUIDANCE_HELP
+    if w > STRONG_GUIDANCE:
+        info = (f"w = {w:g} is strong: samples overshoot their class and pile up at the edge of the x̂₀ clip box; "
+                "1 to 5 keeps them on the data. " + GUIDANCE_HELP)
+    return {"interactive": True, "value": w, "label": "Guidance weight w", "info": info}
+
+
 def class_choices(info: ModelInfo) -> list[str]:
     return [UNCONDITIONAL, *info.class_names]
 
@@ -94,6 +112,7 @@ class Handlers:
         self.allow_load = allow_load
         self.blocks: gr.Blocks | None = None  # set by `bind`, for the queue the admission check reads
         self.admitted = Admission()
+        self._stops: dict[str, threading.Event] = {}  # per session: set by Stop, read by its run
 
     def bind(self, blocks: gr.Blocks) -> None:
         self.blocks = blocks
@@ -118,23 +137,42 @@ class Handlers:
 
     @user_errors
     def sample(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-               field="off") -> Iterator[tuple]:
-        """Sample a model and stream the trajectory; ends with the final picture and a JSON summary."""
-        request = validate_request(
+               field="off", request: gr.Request = None) -> Iterator[tuple]:
+        """Sample a model and stream the trajectory; ends with the final picture and a JSON summary.
+
+        Stop (`stop`, for this session) ends the stream early with the last frame kept on the canvas.
+        """
+        checked = validate_request(
             self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
         )
+        session = getattr(request, "session_hash", None)
+        stop = self._stops.setdefault(session, threading.Event()) if session else threading.Event()
+        stop.clear()
+        stream = live.run_sample(checked, self.cache)
+        try:
+            yield from self._stream(checked, stream, stop)
+        finally:
+            stream.close()
+
+    def _stream(self, request, stream, stop: threading.Event) -> Iterator[tuple]:
         first_update = True
-        for update in live.run_sample(request, self.cache):
+        for update in stream:
             if isinstance(update, live.LiveFrames):
                 # Plain values while the run plays, not gr.skip(): Gradio builds a new component for
                 # every skipped output of every message (~2.5 ms each, holding the GIL the sampling
                 # thread needs: 14 ms a message, half a second of a 1000-step run), while a value
                 # equal to the last one sends an empty diff. The old run's final picture, GIF and
-                # scrub position no longer match what plays, so they are cleared; the summary
-                # says how far the run has got.
+                # scrub position no longer match what plays, so they are cleared; the summary and
+                # the card say how far the run has got.
                 scrub_position = gr.update(value=0, interactive=False) if first_update else 0
                 first_update = False
-                yield update.message, None, None, update.progress, scrub_position, gr.skip(), None
+                yield (update.message, None, None, update.progress, scrub_position, gr.skip(), None,
+                       result.progress_card(update.progress))
+                if stop.is_set():
+                    stopped = {**update.progress, "status": "stopped"}
+                    yield (gr.skip(), None, None, stopped, gr.update(value=0, interactive=False), None, None,
+                           result.stopped_card(update.progress))
+                    return
                 continue
             # Which of the plot and the image grid shows follows the model (model_controls).
             yield (
@@ -146,7 +184,24 @@ class Handlers:
                           step=1, interactive=update.keyframes > 1),
                 update.run,
                 gr.skip(),
+                result.result_card(update.summary, model_label(request.model)),
             )
+
+    def stop(self, request: gr.Request = None) -> None:
+        """Stop this session's run at its next message (the sampler stops at its next step)."""
+        session = getattr(request, "session_hash", None)
+        if session in self._stops:
+            self._stops[session].set()
+
+    def estimate(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
+                 field="off") -> str:
+        """The line under Run: how long these settings take here, or what is wrong with them."""
+        try:
+            request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
+                                       seed, show_x0, field)
+        except RequestError as error:
+            return f"⚠ {error}"
+        return result.estimate_line(request_seconds(self.cache, request))
 
     def gpu_seconds(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
                     field="off") -> int:
@@ -157,9 +212,7 @@ class Handlers:
                                        seed, show_x0, field)
         except RequestError:
             return 10
-        cost = self.cache.served(request.model).cost
-        rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
-        return int(min(MAX_GPU_SECONDS, 10 + 2 * run_seconds(cost, request.steps, rows)))
+        return int(min(MAX_GPU_SECONDS, 10 + 2 * request_seconds(self.cache, request)))
 
     @user_errors
     def show_frame(self, run: StoredRun | None, position) -> str:
@@ -169,6 +222,12 @@ class Handlers:
     @user_errors
     def make_gif(self, run: StoredRun | None) -> str:
         """An animated GIF of the session's last run."""
+        return str(live.trajectory_gif(self.cache, run))
+
+    def gif_for_page(self, run: StoredRun | None, model) -> str | None:
+        """The GIF the page shows after a run: none after Stop (no stored run) or once the model has changed."""
+        if not isinstance(run, StoredRun) or run.model != model:
+            return None
         return str(live.trajectory_gif(self.cache, run))
 
     @user_errors
@@ -184,11 +243,18 @@ class Handlers:
             gr.update(maximum=info.max_samples, label=samples_label(info),
                       value=info.default_samples if kind_changed else min(int(num_samples), info.max_samples)),
             live.intro_message(self.cache, model, keep_class),
-            gr.update(visible=info.kind == "points"),
-            gr.update(visible=info.kind == "images"),
+            # The last run's results belong to the last model: cleared, and scrubbing off until the next run.
+            gr.update(visible=info.kind == "points", value=None),
+            gr.update(visible=info.kind == "images", value=None),
             gr.update(visible=info.kind == "points"),  # the learned field is drawn in the plane
             self.weights_markdown(model),
             *self.papers_tables(model),
+            None,
+            None,
+            f"**{model_label(model)}**: press **Run** to watch its noise turn into samples.",
+            gr.update(value=0, maximum=1, interactive=False),
+            gr.update(visible=info.kind == "points" and info.dataset in TOY_DATASETS),  # Recompute: 2D only
+            None,
             info.kind,
         )
 
@@ -271,6 +337,6 @@ class Handlers:
         return gr.update(visible=str(sampler).lower() == "ddim")
 
     @staticmethod
-    def class_controls(class_name):
-        """The guidance weight only applies to a class."""
-        return gr.update(interactive=class_name != UNCONDITIONAL)
+    def guidance_controls(class_name, guidance):
+        """The guidance slider for this class and weight: inactive (w = 0) without a class, warning past 5."""
+        return gr.update(**guidance_state(class_name, guidance))

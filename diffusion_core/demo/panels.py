@@ -1,0 +1,63 @@
+"""The teaching panels under the live view, each folded away: the equations of the run, the same-noise
+comparison of two samplers, and the papers' tables. Layout only; `app.py` wires their events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from . import explain
+from .handlers import Handlers
+from .requests import MAX_GUIDANCE, UNCONDITIONAL
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
+
+
+def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
+    """The sampler, steps, η and w of the two sides A and B of the same-noise comparison."""
+    sides = []
+    with gr.Row():
+        for name, (sampler, steps) in (("A", ("ddpm", 1000)), ("B", ("ddim", 50))):
+            with gr.Column(min_width=220):
+                sides += [
+                    gr.Radio(SAMPLERS, value=sampler, label=f"{name}: sampler"),
+                    gr.Slider(1, max_steps, value=min(steps, first.num_train_steps), step=1, label=f"{name}: steps"),
+                    gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"{name}: η (DDIM)"),
+                    gr.Slider(0.0, MAX_GUIDANCE, value=0.0, step=0.25, label=f"{name}: guidance w (with a class)"),
+                ]
+    return sides
+
+
+def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dict:
+    """The equations of the run, the same-noise comparison and the papers' tables, each folded away."""
+    ui = {}
+    with gr.Accordion("What am I looking at? The equations of this run", open=False):
+        ui["explanation"] = gr.Markdown(
+            handlers.explain_run(first.name, "ddim", steps, 0.0, UNCONDITIONAL, 3.0),
+            latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
+        )
+        gr.Markdown((ASSETS / "views_note.md").read_text())
+    with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
+        gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
+                    "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
+                    "A is drawn on the left, B on the right, each captioned with its time.")
+        ui["sides"] = compare_controls(max_steps, first)
+        ui["run_compare"] = gr.Button("Compare", elem_id="compare-button")
+        ui["compared"] = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
+                                  format="png", elem_id="compare-image", show_label=False)
+        ui["compare_summary"] = gr.JSON(label="Timings and quality", elem_id="compare-summary")
+    with gr.Accordion("The papers' tables in miniature, for this model", open=False):
+        gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
+                    "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
+                    "the quality-against-steps table of the DDIM paper.")
+        ui["recompute"] = gr.Button("Recompute on a small sample (2D: 1000 points, 200 per class)",
+                                    elem_id="recompute-tables", size="sm")
+        guidance, steps_figure = handlers.sweep_figures(first.name)
+        with gr.Row():
+            ui["guidance_chart"] = gr.Plot(guidance, elem_id="guidance-sweep", visible=guidance is not None,
+                                           show_label=False)
+            ui["steps_chart"] = gr.Plot(steps_figure, elem_id="steps-sweep", visible=steps_figure is not None,
+                                        show_label=False)
+    return ui
