@@ -87,6 +87,8 @@ def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) ->
     ui = {"run": run, "stop": stop, "estimate": gr.Markdown(elem_id="estimate")}
     ui["controls"] = sample_controls(cache, first, max_steps)
     ui["estimate"].value = handlers.estimate(*(control.value for control in ui["controls"].values()))
+    ui["link"] = gr.Markdown(handlers.settings_link(*(control.value for control in ui["controls"].values())),
+                             elem_id="settings-link")
     shown = served_examples(cache)
     ui["examples"] = gr.Examples([values for _, values in shown], list(ui["controls"].values()),
                                  example_labels=[label for label, _ in shown], label="Try one",
@@ -184,8 +186,8 @@ def wire(handlers: Handlers, ui: dict) -> None:
     gr.on([c["class_name"].change, c["guidance"].release], handlers.guidance_controls, [c["class_name"], c["guidance"]],
           c["guidance"], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
     estimated = [c[name] for name in SAMPLE_INPUT_NAMES]
-    gr.on([control.change for control in estimated], handlers.estimate, estimated, ui["estimate"],
-          api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
+    gr.on([control.change for control in estimated], handlers.estimate_and_link, estimated,
+          [ui["estimate"], ui["link"]], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
     ui["run_compare"].click(handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"],
                                                         *ui["sides"]],
                             [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
@@ -217,6 +219,8 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
         ui["gif_api"] = gr.Button(visible=False)
         ui["model_kind"] = gr.State(first.kind)
         wire(handlers, ui)
+        linked = [ui["controls"][name] for name in SAMPLE_INPUT_NAMES[:8]]
+        demo.load(handlers.from_link, None, linked, api_visibility="private", show_progress="hidden", queue=False)
     handlers.bind(demo)
     server.queue(demo)
     return demo

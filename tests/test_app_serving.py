@@ -147,3 +147,16 @@ def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypat
     fake.GPU = lambda f: ("wrapped", f)
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert on_gpu_when_available(fn) == ("wrapped", fn)
+
+
+def test_a_settings_link_round_trips_and_a_bad_one_is_ignored(cache):
+    from diffusion_core.demo.requests import settings_from_query, settings_query
+
+    values = {"model": "moons", "sampler": "ddpm", "steps": 40, "eta": 0.0, "class_name": "lower moon",
+              "guidance": 2.5, "num_samples": 300, "seed": 7}
+    query = dict(pair.split("=") for pair in settings_query(values)[1:].split("&"))
+    query["class_name"] = query["class_name"].replace("+", " ")
+    back = settings_from_query(cache, query)
+    assert {name: back[name] for name in values} == values
+    assert settings_from_query(cache, {**query, "steps": "5000"}) == {}  # outside 1..T: not applied
+    assert settings_from_query(cache, {"utm_source": "x"}) == {}

@@ -150,7 +150,7 @@ def test_compare_and_the_papers_tables_appear_for_a_2d_model(app_page):
 
 def test_an_example_fills_the_controls_and_plays_its_run(app_page):
     app_page.evaluate("window.diffusionLive.reset()")
-    app_page.get_by_text("moons · DDIM-50 · upper moon, w = 3").first.click()
+    app_page.get_by_text("Upper moon, w = 3").first.click()
     app_page.wait_for_function("window.diffusionLive.finalPainted", timeout=120_000)
     assert app_page.evaluate("window.diffusionLive.received") == 50
     app_page.wait_for_function(

@@ -75,13 +75,13 @@ def start(page, how: str) -> None:
     if how == "run":
         page.click("#run-button")
     else:
-        page.get_by_text("moons · DDIM-50 · upper moon, w = 3").first.click()
+        page.get_by_text("Upper moon, w = 3").first.click()
 
 
 @pytest.mark.parametrize("how", ["run", "example"])
 def test_the_live_view_is_in_sight_while_the_run_plays(page, how):
     if how == "example":
-        page.get_by_text("moons · DDIM-50 · upper moon, w = 3").first.scroll_into_view_if_needed()
+        page.get_by_text("Upper moon, w = 3").first.scroll_into_view_if_needed()
     start(page, how)
     page.wait_for_function("window.diffusionLive.finalPainted", timeout=120_000)
     in_view = page.evaluate("window.__inView.frames")
@@ -135,3 +135,12 @@ def test_no_serious_accessibility_fault_before_or_after_a_run(page):
     page.click("#run-button")
     page.wait_for_function("window.diffusionLive.finalPainted", timeout=60_000)
     assert serious_violations(page) == []
+
+
+def test_a_link_reopens_the_page_with_its_settings(page, app_url):
+    page.goto(app_url + "?model=circles&sampler=ddpm&steps=100&class_name=inner+ring&guidance=2&seed=3")
+    page.wait_for_function("document.querySelector('#live-canvas canvas')?.dataset.title?.startsWith('circles')",
+                           timeout=30_000)
+    assert page.locator("#steps input[type='number']").input_value() == "100"
+    link = page.locator("#settings-link a").get_attribute("href")
+    assert "model=circles" in link and "class_name=inner+ring" in link and "steps=100" in link

@@ -44,6 +44,7 @@ def test_axis_limit_covers_the_data_and_standard_noise():
 
 def test_step_title_names_sampler_step_and_timestep():
     assert plots.step_title("ddim", 11, 50, 779) == "DDIM · step 12/50 · t = 779"
+    assert plots.step_title("ddpm", 999, 1000, 0) == "DDPM · step 1000/1000 · done: x₀, the samples"
 
 
 def test_images_frame_carries_the_grid_pixels():

@@ -25,7 +25,17 @@ from .cache import ModelCache, ModelInfo, model_label
 from .cost import request_seconds
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
-from .requests import MAX_GUIDANCE, UNCONDITIONAL, RequestError, known_model, number, shown, validate_request
+from .requests import (
+    MAX_GUIDANCE,
+    UNCONDITIONAL,
+    RequestError,
+    known_model,
+    number,
+    settings_from_query,
+    settings_query,
+    shown,
+    validate_request,
+)
 from .threads import SHARE
 
 
@@ -186,6 +196,25 @@ class Handlers:
                 gr.skip(),
                 result.result_card(update.summary, model_label(request.model)),
             )
+
+    def estimate_and_link(self, *values) -> tuple[str, str]:
+        """The line under Run and the link to these settings, as the controls change."""
+        return self.estimate(*values), self.settings_link(*values)
+
+    def settings_link(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, *views) -> str:
+        """A link (Markdown) that reopens the page with these settings."""
+        values = dict(zip(("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed"),
+                          (model, sampler, steps, eta, class_name, guidance, num_samples, seed)))
+        return f"[Link to these settings]({settings_query(values)}) (copy it to share or come back to this run)"
+
+    def from_link(self, request: gr.Request = None) -> tuple:
+        """At page load: the controls set from the link's query (?model=…&steps=…), or left as they are."""
+        query = dict(getattr(request, "query_params", {}) or {})
+        values = settings_from_query(self.cache, query)
+        names = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed")
+        if not values:
+            return tuple(gr.skip() for _ in names)
+        return tuple(values[name] for name in names)
 
     def stop(self, request: gr.Request = None) -> None:
         """Stop this session's run at its next message (the sampler stops at its next step)."""

@@ -29,7 +29,10 @@ def axis_limit(data: np.ndarray) -> float:
 
 
 def step_title(sampler: str, index: int, num_steps: int, t: int) -> str:
-    """'DDIM · step 12/50 · t = 779': the step just taken and the timestep the model saw."""
+    """'DDIM · step 12/50 · t = 779': the step just taken and the timestep the model saw; the last step's
+    frame shows the finished samples x₀ (the step from its t lands at t = 0), and says so."""
+    if index == num_steps - 1:
+        return f"{sampler.upper()} · step {num_steps}/{num_steps} · done: x₀, the samples"
     return f"{sampler.upper()} · step {index + 1}/{num_steps} · t = {t}"
 
 

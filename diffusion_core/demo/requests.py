@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -230,3 +231,37 @@ def check_cost(
         f"this run would take about {seconds:.0f} s on this server, and a run may take at most {limit:g} s; "
         f"{hint} would fit (the learned field and guidance each add to a step's cost)"
     )
+
+
+# The query parameters of a link that reopens the page with these settings: /?model=moons&steps=50&…
+LINK_PARAMETERS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed")
+
+
+def settings_query(values: Mapping[str, object]) -> str:
+    """A link's query string for `/sample` inputs (the ones in LINK_PARAMETERS that are set)."""
+    return "?" + urlencode({name: values[name] for name in LINK_PARAMETERS if values.get(name) is not None})
+
+
+def settings_from_query(cache: ModelCache, query: Mapping[str, str]) -> dict[str, object]:
+    """The `/sample` inputs a link names, checked as a request would be; {} when it names none or a bad one."""
+    given = {name: query[name] for name in LINK_PARAMETERS if name in query}
+    if not given:
+        return {}
+    values = dict(zip(SAMPLE_INPUT_NAMES, input_values({})))
+    values["model"] = given.get("model", values["model"])
+    for name in ("steps", "num_samples", "seed"):
+        if name in given:
+            values[name] = int(given[name]) if given[name].lstrip("-").isdigit() else given[name]
+    for name in ("eta", "guidance"):
+        if name in given:
+            try:
+                values[name] = float(given[name])
+            except ValueError:
+                values[name] = given[name]
+    for name in ("sampler", "class_name"):
+        values[name] = given.get(name, values[name])
+    try:
+        validate_request(cache, **values)
+    except RequestError:
+        return {}
+    return values

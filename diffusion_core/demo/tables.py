@@ -61,7 +61,8 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
             {"type": "scatter", "x": weights, "y": [row["diversity"] for row in rows], "name": "diversity",
              "mode": "lines+markers", "yaxis": "y2", "line": {"color": COLORS["diversity"], "dash": "dot"}},
         ]
-        second = {"yaxis2": {"title": {"text": "diversity (feature distance)"}, "overlaying": "y", "side": "right"}}
+        second = {"yaxis2": {"title": {"text": "diversity (feature distance)"}, "overlaying": "y", "side": "right",
+                             "rangemode": "tozero"}}
         layout = _layout("Guidance sweep: conformity rises, diversity falls", "guidance weight w", "conformity (%)",
                          **second)
     elif "conformity" in report:  # a 2D model: per-class shares
@@ -81,12 +82,14 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
             traces.append({"type": "scatter", "x": [float(w) for w in report["sw_by_w"]], "y": spread,
                            "name": "SW ratio to the class's data (1 = as varied as the data)",
                            "mode": "lines+markers", "yaxis": "y2", "line": {"color": COLORS["diversity"]}})
-            extra = {"yaxis2": {"title": {"text": "SW ratio"}, "overlaying": "y", "side": "right",
-                                "type": "log"}}
+            extra = {"yaxis2": {"title": {"text": "SW ratio (log)"}, "overlaying": "y", "side": "right",
+                                "type": "log", "dtick": 1, "tickformat": ".0f", "minor": {"showgrid": False}}}
         layout = _layout("Guidance sweep: conformity rises, samples crowd together", "guidance weight w",
                          "conformity (%)", **extra)
     else:
         return None
+    # A share is a share: 0 to 100 %, however close to 100 the points all lie.
+    layout["yaxis"].update(range=[0, 102], ticksuffix="%", title={"text": "conformity"})
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
@@ -134,6 +137,8 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
     if floor is not None:
         traces.append({"type": "scatter", "x": span, "y": [floor] * 2, "name": "real data", "mode": "lines",
                        "line": {"color": "#868e96", "dash": "dot"}})
-    layout = _layout(title, "sampling steps", quality)
-    layout["xaxis"]["type"] = "log"
+    layout = _layout(title, "sampling steps (log scale)", quality)
+    # A log axis labelled only at the step counts measured, not plotly's 2-5-10 minor labels.
+    ticks = sorted(set(every_step))
+    layout["xaxis"].update(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], minor={"showgrid": False})
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
