@@ -10,7 +10,15 @@ const HEAD = 72;                    // title strip above it
 const BAR = canvas.height - HEAD - SIDE;  // progress bar below it
 const MAX_BACKLOG = 64;              // about a second at 60 fps: a whole fast run still plays
 const MAX_GAP_MS = 100;             // never hold a frame longer than this while others wait
-const SAMPLE_COLOR = "#1f4e9c";
+// The page's light and dark colours (Gradio marks dark mode with a "dark" class on <body>).
+const PALETTES = {
+  light: {paper: "#ffffff", ink: "#1f2937", axis: "#d1d5db", grid: "#eef0f4", bar: "#e5e7eb", legend: "#374151",
+          blank: "#f3f4f6", guided: "#111827", sample: "#1f4e9c"},
+  dark: {paper: "#0f172a", ink: "#e5e7eb", axis: "#475569", grid: "#1e293b", bar: "#334155", legend: "#cbd5e1",
+         blank: "#1e293b", guided: "#f8fafc", sample: "#60a5fa"},
+};
+const isDark = () => document.body.classList.contains("dark");
+const palette = () => PALETTES[isDark() ? "dark" : "light"];
 const GUESS_COLOR = "#c0143c";      // the model's guess x̂0 (crimson: unlike any class colour)
 // The learned field's arrows: the one the sampler follows, and in "all" mode the two it mixes.
 const FIELD_STYLES = [
@@ -57,12 +65,12 @@ const px = (q) => (q / 32767 + 0.5) * SIDE;
 const py = (q) => (0.5 - q / 32767) * SIDE;
 
 function drawGrid(g, limit) {
-  g.fillStyle = "#ffffff";
+  g.fillStyle = palette().paper;
   g.fillRect(0, 0, SIDE, SIDE);
   g.lineWidth = 2;
   for (let k = -Math.floor(limit); k <= Math.floor(limit); k++) {
     const at = (k / limit + 1) / 2 * SIDE;
-    g.strokeStyle = k === 0 ? "#d1d5db" : "#eef0f4";
+    g.strokeStyle = k === 0 ? palette().axis : palette().grid;
     g.beginPath(); g.moveTo(at, 0); g.lineTo(at, SIDE); g.stroke();
     g.beginPath(); g.moveTo(0, SIDE - at); g.lineTo(SIDE, SIDE - at); g.stroke();
   }
@@ -93,9 +101,9 @@ function buildBackground(picture) {
 }
 
 function paintHeader(frame) {
-  ctx.fillStyle = "#ffffff";
+  ctx.fillStyle = palette().paper;
   ctx.fillRect(0, 0, SIDE, HEAD);
-  ctx.fillStyle = "#1f2937";
+  ctx.fillStyle = palette().ink;
   // At least 13 CSS pixels tall however small the canvas is shown (a phone shows it at a third).
   const shown = canvas.clientWidth || SIDE;
   const size = Math.min(56, Math.max(34, Math.round(13 * SIDE / shown)));
@@ -104,18 +112,18 @@ function paintHeader(frame) {
   const guess = frame.x0 || frame.x0_pixels;
   ctx.fillText(frame.title || "", 18, HEAD / 2, guess ? SIDE - 300 : SIDE - 36);
   if (guess) legend(frame.kind === "images" ? ["left: x_t", "right: x̂₀"] : ["x_t", "x̂₀ (guess)"]);
-  ctx.fillStyle = "#e5e7eb";
+  ctx.fillStyle = palette().bar;
   ctx.fillRect(0, HEAD + SIDE, SIDE, BAR);
-  ctx.fillStyle = SAMPLE_COLOR;
+  ctx.fillStyle = palette().sample;
   ctx.fillRect(0, HEAD + SIDE, SIDE * (frame.progress || 0), BAR);
 }
 
 function legend(labels) {
   ctx.font = "500 26px ui-sans-serif, system-ui, sans-serif";
   let x = SIDE - 18;
-  [[labels[1], GUESS_COLOR], [labels[0], SAMPLE_COLOR]].forEach(([label, color]) => {
+  [[labels[1], GUESS_COLOR], [labels[0], palette().sample]].forEach(([label, color]) => {
     x -= ctx.measureText(label).width;
-    ctx.fillStyle = "#374151";
+    ctx.fillStyle = palette().legend;
     ctx.fillText(label, x, HEAD / 2);
     x -= 26;
     ctx.fillStyle = color;
@@ -126,14 +134,15 @@ function legend(labels) {
 
 // A key in the plot's bottom-right corner: which arrows are which, and the sample paths.
 function fieldLegend(field) {
-  const entries = FIELD_STYLES.filter(([name]) => field[name]).map(([, color, label]) => [label + " score", color]);
+  const entries = FIELD_STYLES.filter(([name]) => field[name])
+    .map(([name, color, label]) => [label + " score", name === "guided" ? palette().guided : color]);
   entries.push(["paths of 8 samples", TRAIL_COLOR]);
   ctx.font = "500 24px ui-sans-serif, system-ui, sans-serif";
   const width = Math.max(...entries.map(([label]) => ctx.measureText(label).width)) + 56;
   const height = 34 * entries.length + 12;
   const left = SIDE - width - 12, top = HEAD + SIDE - height - 12;
   ctx.globalAlpha = 0.85;
-  ctx.fillStyle = "#ffffff";
+  ctx.fillStyle = palette().paper;
   ctx.fillRect(left, top, width, height);
   ctx.globalAlpha = 1;
   ctx.textBaseline = "middle";
@@ -141,7 +150,7 @@ function fieldLegend(field) {
     const y = top + 23 + 34 * k;
     ctx.fillStyle = color;
     ctx.fillRect(left + 12, y - 3, 24, 6);
-    ctx.fillStyle = "#374151";
+    ctx.fillStyle = palette().legend;
     ctx.fillText(label, left + 46, y);
   });
 }
@@ -167,7 +176,8 @@ function arrows(field) {
   const cell = SIDE / (size + 1);
   const reach = 0.9 * cell;
   ctx.lineWidth = 3;
-  for (const [name, color] of FIELD_STYLES) {
+  for (const [name, styled] of FIELD_STYLES) {
+    const color = name === "guided" ? palette().guided : styled;
     if (!field[name]) continue;
     const v = int8(field[name]);
     ctx.strokeStyle = ctx.fillStyle = color;
@@ -223,7 +233,7 @@ function paintPoints(frame) {
     dots(frame.x0, GUESS_COLOR, 0.45, 5);
     stats.guessPainted += 1;
   }
-  dots(frame.xy, SAMPLE_COLOR, 0.8, 6);
+  dots(frame.xy, palette().sample, 0.8, 6);
   if (frame.field) {
     arrows(frame.field);
     paintTrails(frame);
@@ -262,7 +272,7 @@ function paintImages(frame) {
 
 function paintBlank(frame) {
   if (background) ctx.drawImage(background, 0, HEAD);
-  else { ctx.fillStyle = "#f3f4f6"; ctx.fillRect(0, HEAD, SIDE, SIDE); }
+  else { ctx.fillStyle = palette().blank; ctx.fillRect(0, HEAD, SIDE, SIDE); }
 }
 
 function paint(frame) {
@@ -312,8 +322,9 @@ function receive(text) {
     const picture = message.background;
     if (!picture) background = null;
     else {
-      if (!backgrounds.has(picture.key)) backgrounds.set(picture.key, buildBackground(picture));
-      background = backgrounds.get(picture.key);
+      const key = `${picture.key}:${isDark() ? "dark" : "light"}`;  // drawn on the page's paper
+      if (!backgrounds.has(key)) backgrounds.set(key, buildBackground(picture));
+      background = backgrounds.get(key);
     }
   }
   const frames = message.frames || [];

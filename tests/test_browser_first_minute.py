@@ -144,3 +144,11 @@ def test_a_link_reopens_the_page_with_its_settings(page, app_url):
     assert page.locator("#steps input[type='number']").input_value() == "100"
     link = page.locator("#settings-link a").get_attribute("href")
     assert "model=circles" in link and "class_name=inner+ring" in link and "steps=100" in link
+
+
+def test_run_is_a_few_tab_presses_away(page):
+    for presses in range(1, 11):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.id") == "run-button":
+            break
+    assert page.evaluate("document.activeElement.id") == "run-button" and presses <= 3, presses
