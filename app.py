@@ -14,7 +14,6 @@ try:  # ZeroGPU emulates CUDA only for a torch imported after it: first of all, 
 except ImportError:
     pass
 
-
 import gradio as gr
 
 from diffusion_core.demo import live, panels, server, theme
@@ -188,11 +187,12 @@ def wire(handlers: Handlers, ui: dict) -> None:
     estimated = [c[name] for name in SAMPLE_INPUT_NAMES]
     gr.on([control.change for control in estimated], handlers.estimate_and_link, estimated,
           [ui["estimate"], ui["link"]], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
-    ui["run_compare"].click(handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"],
-                                                        *ui["sides"]],
-                            [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
-                            concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
-                            validator=handlers.admission(4 + len(ui["sides"])))
+    ui["compare_event"] = ui["run_compare"].click(
+        handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"], *ui["sides"]],
+        [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
+        concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
+        validator=handlers.admission(4 + len(ui["sides"])))
+    panels.wire_compare(handlers, c, ui)
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
           api_name="explain", show_progress="hidden", queue=False, preprocess=False)

@@ -12,7 +12,6 @@ from app_standins import PacedPipeline, points_pipeline, standin_cache
 from PIL import Image
 from wire_decode import decode_arrows, decode_points
 
-from diffusion_core import make_timesteps
 from diffusion_core.data import toy_dataset
 from diffusion_core.demo import live, quality
 from diffusion_core.demo.cache import ModelCache, ModelInfo

@@ -116,14 +116,14 @@ def test_the_field_and_the_explanation_follow_the_controls_during_a_run(app_page
     app_page.get_by_label("Show the model's guess x̂₀").check()
     app_page.get_by_text("What am I looking at?").click()
     app_page.wait_for_function(
-        "document.querySelector('#explanation').innerText.includes('upper moon')", timeout=30_000
+        "(document.querySelector('#explanation')?.innerText || '').includes('upper moon')", timeout=30_000
     )
     assert app_page.locator("#explanation .katex").count() > 0  # the equations are rendered, not raw LaTeX
     stats = run_and_wait(app_page)
     fields, guesses = app_page.evaluate("[window.diffusionLive.fieldPainted, window.diffusionLive.guessPainted]")
     assert fields >= 10 and fields <= stats["painted"] and guesses == fields
     app_page.wait_for_function(  # the quality meter of the finished run, in words
-        "document.querySelector('#result-card').innerText.includes('lie nearest to upper moon data')", timeout=30_000
+        "(document.querySelector('#result-card')?.innerText || '').includes('lie nearest to upper moon data')", timeout=30_000
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app_page.screenshot(path=str(ARTIFACTS / "field.png"), full_page=True)
@@ -139,7 +139,7 @@ def test_compare_and_the_papers_tables_appear_for_a_2d_model(app_page):
     app_page.click("#compare-button")
     app_page.wait_for_selector("#compare-image img", timeout=120_000)
     app_page.wait_for_function(
-        "document.querySelector('#compare-summary').innerText.includes('same_initial_noise')", timeout=30_000
+        "(document.querySelector('#compare-words')?.innerText || '').includes('From the same noise')", timeout=30_000
     )
     app_page.get_by_text("The papers' tables in miniature").click()
     app_page.wait_for_selector("#guidance-sweep .js-plotly-plot", timeout=30_000)
@@ -154,6 +154,6 @@ def test_an_example_fills_the_controls_and_plays_its_run(app_page):
     app_page.wait_for_function("window.diffusionLive.finalPainted", timeout=120_000)
     assert app_page.evaluate("window.diffusionLive.received") == 50
     app_page.wait_for_function(
-        "document.querySelector('#result-card').innerText.includes('class upper moon, w = 3')",
+        "(document.querySelector('#result-card')?.innerText || '').includes('class upper moon, w = 3')",
         timeout=30_000,
     )

@@ -103,7 +103,7 @@ def test_stop_says_where_the_run_was_and_shows_no_error(page):
     page.click("#run-button")
     page.wait_for_function("window.diffusionLive.painted > 5", timeout=60_000)
     page.click("#stop-button")
-    page.wait_for_function("document.querySelector('#result-card').innerText.includes('Stopped at step')",
+    page.wait_for_function("(document.querySelector('#result-card')?.innerText || '').includes('Stopped at step')",
                            timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.get_by_text("Error", exact=True).count() == 0
@@ -111,11 +111,11 @@ def test_stop_says_where_the_run_was_and_shows_no_error(page):
 
 def test_switching_the_model_clears_the_last_result(page):
     page.click("#run-button")
-    page.wait_for_function("document.querySelector('#result-card').innerText.includes('Finished')", timeout=60_000)
+    page.wait_for_function("(document.querySelector('#result-card')?.innerText || '').includes('Finished')", timeout=60_000)
     page.wait_for_selector("#gif img", timeout=60_000)  # the run's GIF, made after it
     page.get_by_label("Model").first.click()
     page.get_by_role("option", name="EMNIST characters").click()
-    page.wait_for_function("document.querySelector('#result-card').innerText.includes('press Run')", timeout=30_000)
+    page.wait_for_function("(document.querySelector('#result-card')?.innerText || '').includes('press Run')", timeout=30_000)
     assert "EMNIST characters" in page.inner_text("#result-card")
     assert page.locator("#final-plot").is_hidden()
     assert page.locator("#gif img").count() == 0

@@ -321,6 +321,24 @@ class Handlers:
                                   num_samples, seed)
         return compare.compare(self.cache, first, second)
 
+    def compare_words(self, summary) -> str:
+        """The comparison in plain words: each side's setting, time and quality."""
+        if not isinstance(summary, dict) or "sides" not in summary:
+            return ""
+        lines = []
+        for name, side in zip("AB", summary["sides"]):
+            setting = result.setting_words({**side, "class": summary["class"]})
+            words = [f"**{name}** ({setting}): {side['seconds']:.2f} s."]
+            quality = side.get("quality") or {}
+            if "sw_ratio" in quality:
+                words += result.points_quality_words(quality, summary["class"], side["guidance"])
+            elif quality:
+                words += result.characters_quality_words(quality, summary["class"])
+            lines.append(" ".join(words))
+        lines.append(f"From the same noise, paired samples end {summary['mean_distance_between_paired_samples']:.3f} "
+                     "apart on average (0: the two samplers agree exactly).")
+        return "\n\n".join(lines)
+
     @user_errors
     def explain_run(self, model, sampler, steps, eta, class_name, guidance) -> str:
         """The explanation panel for these controls (Markdown with LaTeX); an unknown model or sampler

@@ -131,10 +131,14 @@ def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL)
     info = served.info
     label_index = info.class_names.index(class_name) if class_name in info.class_names else None
     if info.kind == "points":
-        what = "the training data, faint"
+        frame = {"kind": "blank",
+                 "title": f"{name}: the training data, faint. Press Run to watch the noise turn into samples."}
     else:
-        what = f"{info.sample_shape[-1]}×{info.sample_shape[-2]} images"
-    frame = {"kind": "blank", "title": f"{name}: {what}. Press Run to watch the noise turn into samples."}
+        # What a run starts from: as many tiles of pure noise x_T as a run draws by default.
+        noise = np.random.default_rng(0).standard_normal((info.default_samples, *info.sample_shape))
+        title = (f"{name}: {info.default_samples} tiles of pure noise x_T, where a run starts. "
+                 "Press Run to watch them become characters.")
+        frame = plots.images_frame(np.clip(noise, -1.0, 1.0), title, 0.0, 0, 1, info.num_train_steps - 1)
     return frame_message([frame], mode="replace", background=_background(served, label_index))
 
 

@@ -16,18 +16,33 @@ SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
 
 
 def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
-    """The sampler, steps, η and w of the two sides A and B of the same-noise comparison."""
+    """The sampler, steps, η and w of the two sides: A as the panel above starts (and follows it), B the
+    DDPM run over every step it is measured against."""
     sides = []
     with gr.Row():
-        for name, (sampler, steps) in (("A", ("ddpm", 1000)), ("B", ("ddim", 50))):
+        for name, (sampler, steps) in (("A", ("ddim", 50)), ("B", ("ddpm", first.num_train_steps))):
             with gr.Column(min_width=220):
                 sides += [
                     gr.Radio(SAMPLERS, value=sampler, label=f"{name}: sampler"),
                     gr.Slider(1, max_steps, value=min(steps, first.num_train_steps), step=1, label=f"{name}: steps"),
-                    gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"{name}: η (DDIM)"),
-                    gr.Slider(0.0, MAX_GUIDANCE, value=0.0, step=0.25, label=f"{name}: guidance w (with a class)"),
+                    gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"{name}: η (DDIM)", visible=sampler == "ddim"),
+                    gr.Slider(0.0, MAX_GUIDANCE, value=3.0, step=0.25, label=f"{name}: guidance w (with a class)"),
                 ]
     return sides
+
+
+def wire_compare(handlers: Handlers, controls: dict, ui: dict) -> None:
+    """The comparison's own events: side A follows the panel above; each side's η shows only for DDIM;
+    the result is put in words beside its JSON."""
+    a_sampler, a_steps, a_eta, a_guidance = ui["sides"][:4]
+    for main, side in ((controls["sampler"], a_sampler), (controls["steps"], a_steps), (controls["eta"], a_eta),
+                       (controls["guidance"], a_guidance)):
+        main.change(lambda value: value, main, side, api_visibility="private", show_progress="hidden", queue=False)
+    for sampler, eta in ((ui["sides"][0], ui["sides"][2]), (ui["sides"][4], ui["sides"][6])):
+        sampler.change(handlers.sampler_controls, sampler, eta, api_visibility="private", show_progress="hidden",
+                       queue=False)
+    ui["compare_event"].success(handlers.compare_words, ui["compare_summary"], ui["compare_words"],
+                                api_visibility="private", show_progress="hidden", queue=False)
 
 
 def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dict:
@@ -47,7 +62,9 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
         ui["run_compare"] = gr.Button("Compare", elem_id="compare-button")
         ui["compared"] = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
                                   format="png", elem_id="compare-image", show_label=False)
-        ui["compare_summary"] = gr.JSON(label="Timings and quality", elem_id="compare-summary")
+        ui["compare_words"] = gr.Markdown(elem_id="compare-words")
+        with gr.Accordion("Timings and quality (JSON)", open=False):
+            ui["compare_summary"] = gr.JSON(label="Timings and quality", elem_id="compare-summary")
     with gr.Accordion("The papers' tables in miniature, for this model", open=False):
         gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
                     "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
