@@ -1,5 +1,7 @@
 import pytest
 import torch
+from app_standins import launch_app, serving_cache
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS
 from fake_hub import FakeHub
 from hub_helpers import FAKE_TOKEN
 from huggingface_hub import constants
@@ -29,3 +31,23 @@ def fake_hub(monkeypatch, tmp_path):
         monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
         yield server
     assert server.unexpected == [], f"requests the fake hub does not implement: {server.unexpected}"
+
+
+# The browser tests' (each module skips itself first where Chromium or playwright is missing).
+@pytest.fixture(scope="module")
+def app_url():
+    threads = torch.get_num_threads()
+    demo, url = launch_app(serving_cache())
+    yield url
+    demo.close()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -11,36 +11,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip(
+if not Path("/usr/bin/chromium").exists():
+    pytest.skip("/usr/bin/chromium is missing (apt-get install chromium)", allow_module_level=True)
+pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install playwright)", exc_type=ImportError
 )
 
-import torch
-from app_standins import launch_app, serving_cache
-
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    threads = torch.get_num_threads()
-    demo, url = launch_app(serving_cache())
-    yield url
-    demo.close()
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+from browser_helpers import ARTIFACTS
 
 
 @pytest.fixture
