@@ -205,8 +205,7 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
     names = cache.names()
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
     max_steps = max(cache.info(name).num_train_steps for name in names)
-    with gr.Blocks(title="Diffusion, step by step", delete_cache=server.CACHE_CLEANUP,
-                   js=(ASSETS / "page.js").read_text()) as demo:
+    with gr.Blocks(title="Diffusion, step by step", delete_cache=server.CACHE_CLEANUP) as demo:
         gr.Markdown((ASSETS / "intro.md").read_text())
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -231,6 +230,7 @@ def launch_options() -> dict:
     return {
         "theme": theme.page_theme(),
         "css": (ASSETS / "page.css").read_text(),
+        "js": (ASSETS / "page.js").read_text(),
         "max_file_size": "1kb",
     }
 
