@@ -262,3 +262,23 @@ def test_the_field_streams_arrows_at_each_frames_timestep_and_never_for_images(c
     images = run(cache, model="emnist", class_name="B", num_samples=2, steps=2, field="all")
     assert images[-1].summary["field"] == "off"
     assert all("field" not in f for u in images[:-1] for f in json.loads(u.message)["frames"])
+
+
+def test_the_gif_carries_the_guess_when_it_was_shown(cache, tmp_path):
+    def crimson_pixels(path) -> int:
+        with Image.open(path) as gif:
+            gif.seek(gif.n_frames - 1)
+            rgb = np.asarray(gif.convert("RGB")).astype(int)
+        return int(((rgb[..., 0] > 150) & (rgb[..., 1] < 60) & (rgb[..., 2] < 90)).sum())
+
+    plain = run(cache, steps=6, num_samples=200, seed=4)[-1]
+    guessed = run(cache, steps=6, num_samples=200, seed=4, show_x0=True)[-1]
+    assert crimson_pixels(live.trajectory_gif(cache, plain.run, folder=tmp_path)) == 0
+    assert crimson_pixels(live.trajectory_gif(cache, guessed.run, folder=tmp_path)) > 100
+    sizes = []
+    for show_x0 in (False, True):
+        images = run(cache, model="emnist", class_name="B", num_samples=4, steps=3, show_x0=show_x0)[-1]
+        with Image.open(live.trajectory_gif(cache, images.run, folder=tmp_path)) as gif:
+            sizes.append(gif.size)
+    (w0, h0), (w1, h1) = sizes
+    assert w1 / h1 > 1.5 * w0 / h0  # twice as wide a picture: x_t and the guess side by side

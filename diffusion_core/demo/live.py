@@ -347,11 +347,17 @@ def trajectory_gif(cache: ModelCache, run: StoredRun | None, folder: Path = RESU
         backdrop = plots.backdrop(served.picture, served.view_limit)
         for frame in run.frames:
             raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, backdrop)
+            if frame.x0 is not None:  # the guess x̂0 was on: it is in the GIF too, in the canvas's crimson
+                raster = plots.points_raster(frame.x0.astype(np.float32), served.view_limit, raster,
+                                             color=plots.GUESS_COLOR)
             pictures.append(plots.captioned(raster, plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
     else:
         for frame in run.frames:
-            grid = plots.enlarged(image_grid(frame.x.astype(np.float32)), 360)
-            pictures.append(plots.captioned(grid, plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
+            grid = image_grid(frame.x.astype(np.float32))
+            if frame.x0 is not None:  # x_t on the left, the guess x̂0 on the right, as on the canvas
+                grid = np.concatenate([grid, np.zeros((grid.shape[0], 6), np.uint8), image_grid(frame.x0)], axis=1)
+            pictures.append(plots.captioned(plots.enlarged(grid, 360),
+                                            plots.step_title(run.sampler, frame.index, frame.num_steps, frame.t)))
     path = write_gif(pictures, Path(folder) / f"trajectory-{run.model}-{run.run_id}.gif")
     prune_folder(folder, keep=KEEP_RESULTS)
     return path

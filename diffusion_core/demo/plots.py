@@ -20,6 +20,7 @@ from .wire import b64, encode_points
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
 CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 SAMPLE_COLOR = "#1f4e9c"
+GUESS_COLOR = "#c0143c"  # the model's guess x̂0, as the live canvas draws it
 MIN_LIMIT = 3.2
 
 
@@ -194,12 +195,13 @@ def backdrop(picture, limit: float, size: int = 360) -> np.ndarray:
     return background_raster(picture.data, picture.labels, limit, size)
 
 
-def points_raster(points: np.ndarray, limit: float, backdrop: np.ndarray, dot: int = 2) -> np.ndarray:
-    """Points (N, 2) drawn as dot×dot squares in SAMPLE_COLOR over `backdrop` (size, size, 3)."""
+def points_raster(points: np.ndarray, limit: float, backdrop: np.ndarray, dot: int = 2,
+                  color: str = SAMPLE_COLOR) -> np.ndarray:
+    """Points (N, 2) drawn as dot×dot squares in `color` over `backdrop` (size, size, 3)."""
     picture = backdrop.copy()
     size = picture.shape[0]
     cols, rows = _pixel_coordinates(points, limit, size)
-    colour = _hex_rgb(SAMPLE_COLOR).astype(np.uint8)
+    colour = _hex_rgb(color).astype(np.uint8)
     for dr in range(dot):
         for dc in range(dot):
             picture[np.minimum(rows + dr, size - 1), np.minimum(cols + dc, size - 1)] = colour
