@@ -33,7 +33,8 @@ def fake_hub(monkeypatch, tmp_path):
     assert server.unexpected == [], f"requests the fake hub does not implement: {server.unexpected}"
 
 
-# The browser tests' (each module skips itself first where Chromium or playwright is missing).
+# The app served on 127.0.0.1 (one per test module), and Chromium for the browser tests (each browser
+# test module skips itself first where Chromium or playwright is missing).
 @pytest.fixture(scope="module")
 def app_url():
     threads = torch.get_num_threads()

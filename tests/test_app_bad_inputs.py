@@ -13,8 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import httpx
 import pytest
-import torch
-from app_standins import launch_app, serving_cache, standin_cache
+from app_standins import standin_cache
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from hypothesis import HealthCheck, given, settings
@@ -113,24 +112,15 @@ NON_FINITE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def served():
-    threads = torch.get_num_threads()
-    demo, url = launch_app(serving_cache())
-    yield url
-    demo.close()
-    torch.set_num_threads(threads)
-
-
-def test_the_catalogue_is_large_and_covers_every_public_endpoint(served):
+def test_the_catalogue_is_large_and_covers_every_public_endpoint(app_url):
     assert len(CATALOGUE) + len(NON_FINITE) + 2 >= 60  # the two scrub/GIF cases below
-    named = set(Client(served, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"])
+    named = set(Client(app_url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert named == {endpoint for endpoint, _, _ in CATALOGUE} | {"/scrub", "/gif"}
 
 
 @pytest.mark.parametrize("endpoint", sorted({endpoint for endpoint, _, _ in CATALOGUE}))
-def test_each_bad_input_gets_a_message_naming_what_is_allowed_and_the_server_serves_on(served, endpoint):
-    client = Client(served, verbose=False)
+def test_each_bad_input_gets_a_message_naming_what_is_allowed_and_the_server_serves_on(app_url, endpoint):
+    client = Client(app_url, verbose=False)
     for name, inputs, message in CATALOGUE:
         if name != endpoint:
             continue
@@ -141,20 +131,20 @@ def test_each_bad_input_gets_a_message_naming_what_is_allowed_and_the_server_ser
     assert client.predict(*GOOD, api_name="/sample")[3]["sample_shape"] == [50, 2]
 
 
-def test_non_finite_numbers_over_plain_http_get_a_message_too(served):
+def test_non_finite_numbers_over_plain_http_get_a_message_too(app_url):
     for inputs, message in NON_FINITE:
-        posted = httpx.post(f"{served}gradio_api/call/sample", content=json.dumps({"data": inputs}),
+        posted = httpx.post(f"{app_url}gradio_api/call/sample", content=json.dumps({"data": inputs}),
                             headers={"content-type": "application/json"})
-        with httpx.stream("GET", f"{served}gradio_api/call/sample/{posted.json()['event_id']}", timeout=60) as stream:
+        with httpx.stream("GET", f"{app_url}gradio_api/call/sample/{posted.json()['event_id']}", timeout=60) as stream:
             lines = list(stream.iter_lines())
         errors = [json.loads(line.removeprefix("data:"))["error"] for line in lines
                   if line.startswith("data:") and "event: error" in lines]
         assert errors and message in errors[0], (inputs, lines)
-    assert Client(served, verbose=False).predict(*GOOD, api_name="/sample")[3]["sample_shape"] == [50, 2]
+    assert Client(app_url, verbose=False).predict(*GOOD, api_name="/sample")[3]["sample_shape"] == [50, 2]
 
 
-def test_scrubbing_a_bad_frame_and_asking_for_a_gif_before_any_run_say_what_to_do(served):
-    client = Client(served, verbose=False)
+def test_scrubbing_a_bad_frame_and_asking_for_a_gif_before_any_run_say_what_to_do(app_url):
+    client = Client(app_url, verbose=False)
     with pytest.raises(AppError, match="no stored trajectory for this session .* press Run again"):
         client.predict(api_name="/gif")
     client.predict(*GOOD, api_name="/sample")
