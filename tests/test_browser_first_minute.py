@@ -125,8 +125,13 @@ def test_a_link_reopens_the_page_with_its_settings(page, app_url):
 
 
 def test_run_is_a_few_tab_presses_away(page):
-    for presses in range(1, 11):
+    # As a visitor arrives: the focus at the page's very top, whatever a late re-render did to it.
+    page.evaluate("""() => { document.activeElement?.blur(); document.body.tabIndex = -1; document.body.focus();
+                            document.body.removeAttribute('tabindex'); }""")
+    visited = []
+    for _ in range(10):
         page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement && document.activeElement.id") == "run-button":
+        visited.append(page.evaluate("(e => e ? e.id || e.tagName : '')(document.activeElement)"))
+        if visited[-1] == "run-button":
             break
-    assert page.evaluate("document.activeElement.id") == "run-button" and presses <= 3, presses
+    assert visited[-1] == "run-button" and len(visited) <= 3, visited
