@@ -103,7 +103,7 @@ def test_summary_is_right_and_the_plot_holds_the_summarised_samples(client):
         "model": "moons", "sampler": "ddim", "steps": 12, "eta": 0.5, "class": "lower moon", "guidance": 4.0,
         "num_samples": 77, "seed": 42,
     }
-    assert summary["elapsed_s"] > 0 and set(summary["quality"]) == {"sw_ratio", "class_conformity"}
+    assert summary["elapsed_s"] > 0 and set(summary["quality"]) == {"sw_ratio", "strays", "class_conformity"}
     last = json.loads(live)["frames"][-1]
     streamed = decode_points(last["xy"], last["limit"])
     assert np.abs(streamed - plotted_samples(plot)).max() < 2e-3  # the last frame shows the final samples

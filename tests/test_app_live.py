@@ -154,14 +154,14 @@ def test_summary_reports_the_request_the_shape_and_the_timing(cache):
     assert summary["sample_shape"] == [64, 2]
     assert 0 < summary["first_frame_s"] <= summary["sampling_s"] <= summary["elapsed_s"]
     assert summary["frames_sent"] == 10 and summary["run_id"] == result.run_id
-    assert set(summary["quality"]) == {"sw_ratio", "class_conformity"}
+    assert set(summary["quality"]) == {"sw_ratio", "strays", "class_conformity"}
     json.dumps(summary)  # the API returns it as JSON
 
 
 def test_unconditional_ddpm_summary_has_no_eta_and_no_guidance(cache):
     summary = run(cache, sampler="ddpm", class_name="unconditional", guidance=7.0, eta=0.5)[-1].summary
     assert summary["eta"] is None and summary["guidance"] == 0.0 and summary["class"] == "unconditional"
-    assert set(summary["quality"]) == {"sw_ratio"}
+    assert set(summary["quality"]) == {"sw_ratio", "strays"}
 
 
 def test_image_run_ends_with_a_grid_and_streams_image_frames(cache):
@@ -234,8 +234,8 @@ def test_quality_meter_scores_real_data_near_one_and_shifted_data_far_worse():
     upper = points[labels == 0][:1500].numpy()
     good = quality.quality_figures(info, 0, upper)
     shifted = quality.quality_figures(info, 0, upper + 1.0)
-    assert good["class_conformity"] > 0.98 and good["sw_ratio"] < 1.6
-    assert shifted["sw_ratio"] > 5 * good["sw_ratio"]
+    assert good["class_conformity"] > 0.98 and good["sw_ratio"] < 1.6 and good["strays"] < 0.025
+    assert shifted["sw_ratio"] > 5 * good["sw_ratio"] and shifted["strays"] > 0.5
 
 
 def test_intro_shows_the_data_for_2d_models_and_a_prompt_for_image_models(cache):

@@ -1,16 +1,27 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from diffusion_core.evaluation.metrics import (
     SlicedWassersteinReference,
+    StrayReference,
     class_conformity,
     frechet_distance,
+    knn_radii,
     mean_pairwise_distance,
+    nearest_distances,
+    precision_recall,
     random_directions,
     sliced_wasserstein,
     sliced_wasserstein_ratio,
+    stray_share,
 )
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
 
 
 def test_sliced_wasserstein_of_a_shift_is_the_shift_length_over_root_two_in_2d():
@@ -97,3 +108,64 @@ def test_mean_pairwise_distance_averages_every_pair_once():
     assert mean_pairwise_distance(points) == pytest.approx((5 + 10 + 5) / 3)
     with pytest.raises(ValueError, match="at least 2 rows"):
         mean_pairwise_distance(points[:1])
+
+
+# Strays and precision/recall -----------------------------------------------------------------------------
+
+
+def test_nearest_distances_match_a_brute_force_loop():
+    points, reference = torch.randn(37, 2, generator=gen(1)), torch.randn(53, 2, generator=gen(2))
+    expected = torch.tensor([min(float((p - r).norm()) for r in reference) for p in points])
+    assert torch.allclose(nearest_distances(points, reference, chunk=5), expected, atol=1e-5)
+
+
+def test_fresh_data_has_the_quantile_floor_of_strays_and_noise_far_more():
+    fresh = [torch.randn(4000, 2, generator=gen(seed)) for seed in range(4)]
+    assert abs(stray_share(torch.randn(4000, 2, generator=gen(9)), fresh) - 0.01) < 0.006
+    assert abs(stray_share(torch.randn(4000, 2, generator=gen(9)), fresh, quantile=0.9) - 0.1) < 0.02
+    spread = 3 * torch.randn(4000, 2, generator=gen(9))  # the same shape blown up three times
+    assert stray_share(spread, fresh) > 0.3
+
+
+def test_strays_count_the_points_sprinkled_off_a_ring():
+    def ring(n, seed):
+        angle = 2 * math.pi * torch.rand(n, generator=gen(seed))
+        return torch.stack([angle.cos(), angle.sin()], 1) + 0.02 * torch.randn(n, 2, generator=gen(seed + 100))
+    fresh = [ring(3000, seed) for seed in range(3)]
+    samples = ring(3000, 7)
+    samples[:150] = 0.3 * torch.randn(150, 2, generator=gen(8))  # 5% inside the ring, where there is no data
+    assert 0.055 < stray_share(samples, fresh) < 0.07
+
+
+def test_stray_settings_are_checked():
+    with pytest.raises(ValueError, match="quantile"):
+        StrayReference(torch.zeros(3, 2), torch.zeros(3, 2), quantile=1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        stray_share(torch.zeros(3, 2), [torch.zeros(3, 2)])
+
+
+def test_knn_radii_by_hand():
+    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [7.0, 0.0]])
+    assert torch.allclose(knn_radii(points, k=1), torch.tensor([1.0, 1.0, 2.0, 4.0]))
+    assert torch.allclose(knn_radii(points, k=2), torch.tensor([3.0, 2.0, 3.0, 6.0]))
+    with pytest.raises(ValueError, match="k must be"):
+        knn_radii(points, k=4)
+
+
+def test_precision_recall_by_hand():
+    data = torch.tensor([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]])  # k=1 radii: 1, 1, 1
+    samples = torch.tensor([[0.5, 0.0], [0.0, 5.0], [2.0, 0.5], [10.0, 0.0]])
+    found = precision_recall(samples, data, k=1)
+    assert found.precision == 0.5  # (0.5, 0) and (2, 0.5) lie in a data ball; the other two do not
+    # Sample radii (k=1): 0.5→(2,0.5) 1.58, (0,5)→5.02, (2,0.5)→1.58, (10,0)→8.02: every data point is covered.
+    assert found.recall == 1.0
+
+
+def test_precision_and_recall_tell_fidelity_from_coverage():
+    data = torch.randn(3000, 2, generator=gen(0))
+    same = precision_recall(torch.randn(3000, 2, generator=gen(1)), data)
+    assert same.precision > 0.9 and same.recall > 0.9
+    collapsed = precision_recall(0.2 * torch.randn(3000, 2, generator=gen(1)), data)  # on the data, a small part
+    assert collapsed.precision > 0.95 and collapsed.recall < 0.4
+    off = precision_recall(torch.randn(3000, 2, generator=gen(1)) + 6.0, data)  # off the data altogether
+    assert off.precision < 0.01 and off.recall < 0.01

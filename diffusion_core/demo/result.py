@@ -10,6 +10,8 @@ from __future__ import annotations
 # The sliced-Wasserstein ratio: about 1 for samples as close to the data as a fresh draw of it.
 SW_AS_GOOD = 1.3
 SW_CLOSE = 2.0
+# The stray share: 1% for a fresh draw of the data by construction; 2% still reads as clean.
+STRAYS_AS_FEW = 0.02
 
 
 def setting_words(summary: dict) -> str:
@@ -40,6 +42,11 @@ def points_quality_words(quality: dict, class_name: str, guidance: float) -> lis
         else:
             lines.append(f"**Visibly off the data**: {ratio:.1f}× as far from {whose} as a fresh sample is "
                          "(sliced-Wasserstein ratio); more steps usually bring it closer.")
+    strays = quality.get("strays")
+    if strays is not None:
+        verdict = "as few as in a fresh sample of the data" if strays <= STRAYS_AS_FEW else "off the data"
+        lines.append(f"{100 * strays:.1f}% of the points are strays, {verdict} (a fresh sample: 1%; a stray lies "
+                     "farther from the nearest data point than 99% of real points do).")
     conformity = quality.get("class_conformity")
     if conformity is not None:
         lines.append(f"{100 * conformity:.0f}% of the points lie nearest to {class_name} data.")

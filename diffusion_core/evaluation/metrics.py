@@ -124,3 +124,78 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     if len(features) < 2:
         raise ValueError("need at least 2 rows for a pairwise distance")
     return float(torch.pdist(features.double()).mean())
+
+
+def nearest_distances(points: torch.Tensor, reference: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """The Euclidean distance from each point to its nearest reference point: points (N, D) → (N,)."""
+    reference = reference.float()
+    return torch.cat([torch.cdist(part, reference).min(dim=1).values for part in points.float().split(chunk)])
+
+
+class StrayReference:
+    """What counts as a stray: a point farther from the nearest of `reference`'s points than the
+    `quantile` of fresh data points (`calibration`, drawn independently) are from it.
+
+    By construction about 1 − quantile of fresh data are strays (1% at the default 0.99), so
+    a sampler's stray share reads against that floor: the points it sprinkles where the data
+    has no mass, which a distance between whole distributions averages away.
+    """
+
+    def __init__(self, reference: torch.Tensor, calibration: torch.Tensor, quantile: float = 0.99):
+        if not 0.0 < quantile < 1.0:
+            raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+        self.reference = reference.float()
+        self.threshold = float(torch.quantile(nearest_distances(calibration, self.reference).double(), quantile))
+
+    def share(self, samples: torch.Tensor) -> float:
+        return (nearest_distances(samples, self.reference) > self.threshold).double().mean().item()
+
+
+def stray_share(samples: torch.Tensor, fresh_sets: Sequence[torch.Tensor], quantile: float = 0.99) -> float:
+    """The share of stray samples (see `StrayReference`), averaged over the fresh sets, each in turn
+    the reference with the next as its calibration."""
+    if len(fresh_sets) < 2:
+        raise ValueError(f"need at least 2 fresh data sets, got {len(fresh_sets)}")
+    shares = [
+        StrayReference(reference, fresh_sets[(k + 1) % len(fresh_sets)], quantile).share(samples)
+        for k, reference in enumerate(fresh_sets)
+    ]
+    return sum(shares) / len(shares)
+
+
+def knn_radii(points: torch.Tensor, k: int = 3, chunk: int = 2048) -> torch.Tensor:
+    """The distance from each point to its k-th nearest neighbour among the others: (N, D) → (N,)."""
+    if not 1 <= k < len(points):
+        raise ValueError(f"k must be in [1, {len(points) - 1}] for {len(points)} points, got {k}")
+    points = points.float()
+    # Each point is its own nearest neighbour at distance 0: the k-th other one is the (k+1)-th smallest.
+    return torch.cat([torch.cdist(part, points).topk(k + 1, dim=1, largest=False).values[:, k]
+                      for part in points.split(chunk)])
+
+
+def manifold_coverage(queries: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, chunk: int = 2048) -> float:
+    """The share of queries inside at least one ball B(support_i, radii_i): the k-NN estimate of the
+    support set's manifold (Kynkäänniemi et al. 2019)."""
+    support = support.float()
+    inside = [(torch.cdist(part, support) <= radii[None, :]).any(dim=1) for part in queries.float().split(chunk)]
+    return torch.cat(inside).double().mean().item()
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    """precision: share of samples on the data's manifold (fidelity); recall: share of data on the samples' (coverage)."""
+
+    precision: float
+    recall: float
+
+
+def precision_recall(samples: torch.Tensor, data: torch.Tensor, k: int = 3) -> PrecisionRecall:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k-nearest-neighbour manifolds.
+
+    A sample counts towards precision when it lies within the k-NN radius of some data point;
+    a data point counts towards recall when it lies within the k-NN radius of some sample.
+    """
+    return PrecisionRecall(
+        precision=manifold_coverage(samples, data, knn_radii(data, k)),
+        recall=manifold_coverage(data, samples, knn_radii(samples, k)),
+    )

@@ -55,14 +55,17 @@ def headline_figures(report: dict) -> list[Figure]:
                    f"Fréchet DDIM-50 {frechet:.2f}"),
         ]
     worst = float(min(report["conformity"]["3"]))
-    return [
+    figures = [
         Figure("sliced-wasserstein-ratio", "SW ratio, DDPM", float(report["sw_ddpm"]),
                f"SW DDPM {report['sw_ddpm']:.3f}"),
         Figure("sliced-wasserstein-ratio", "SW ratio, DDIM-50", float(report["sw_ddim"]),
                f"SW DDIM-50 {report['sw_ddim']:.3f}"),
-        Figure("class-conformity", "class conformity at w=3, worst class", worst,
-               f"conformity@w=3 >= {100 * worst:.1f}%"),
     ]
+    if "ddim" in report.get("strays", {}):  # reports since the stray measure
+        strays = float(report["strays"]["ddim"])
+        figures.append(Figure("stray-share", "strays, DDIM-50", strays, f"strays DDIM-50 {100 * strays:.1f}%"))
+    return figures + [Figure("class-conformity", "class conformity at w=3, worst class", worst,
+                             f"conformity@w=3 >= {100 * worst:.1f}%")]
 
 
 def figures_text(report: dict | None) -> str:
