@@ -3,7 +3,7 @@
 from .data import TOY_DATASETS, toy_dataset
 from .device import pick_device
 from .parameterization import PREDICTION_TYPES
-from .samplers import SAMPLERS, SPACINGS, SamplerStep, make_timesteps, sample
+from .samplers import SAMPLERS, SPACINGS, SamplerStep, make_timesteps, model_calls, sample, sampler_label
 from .schedules import BETA_SCHEDULES, NoiseSchedule
 from .weights.pipeline import Pipeline, load_pipeline
 
@@ -18,7 +18,9 @@ __all__ = [
     "SamplerStep",
     "load_pipeline",
     "make_timesteps",
+    "model_calls",
     "pick_device",
     "sample",
+    "sampler_label",
     "toy_dataset",
 ]

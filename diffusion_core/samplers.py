@@ -1,9 +1,10 @@
-"""One streaming sampling loop for DDPM and DDIM, with classifier-free and classifier guidance.
+"""One streaming sampling loop for every sampler, with classifier-free and classifier guidance.
 
-DDPM ancestral sampling (Ho et al. 2020, Algorithm 2) and DDIM (Song et al. 2021,
-eq. 12) differ only in how x_{t_prev} is formed from (x̂0, ε̂), so both are settings
-of the loop in `sample`, which yields a `SamplerStep` after every update. The
-sampler sees the network only as a `denoiser(x_t, t, labels)` callable.
+DDPM ancestral sampling (Ho et al. 2020, Algorithm 2), DDIM (Song et al. 2021, eq. 12)
+and the faster solvers of `solvers` (DPM-Solver++(2M), Heun, Euler ancestral) differ
+only in how x_{t_prev} is formed from (x̂0, ε̂), so all are settings of the loop in
+`sample`, which yields a `SamplerStep` after every update. The sampler sees the
+network only as a `denoiser(x_t, t, labels)` callable.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ from .parameterization import (
     to_x0_eps,
 )
 from .schedules import NoiseSchedule
+from .solvers import HEUN_MAX_SIGMA, DPMSolverPP2M, euler_ancestral_step, heun_step, karras_sigma
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "heun", "euler_ancestral")
+SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "heun": "Heun",
+                  "euler_ancestral": "Euler ancestral"}
+# The samplers whose step follows the probability-flow ODE's score: classifier guidance corrects their ε̂.
+SCORE_GUIDED = ("ddim", "dpmpp_2m", "heun", "euler_ancestral")
 SPACINGS = ("trailing", "leading", "linspace")
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
 
@@ -41,6 +47,7 @@ class SamplerStep:
     t: the timestep the model saw (x_t); t_prev: the timestep of `x` (-1 once finished)
     x: x_{t_prev}, shaped like the sample; the last step's x is the final sample
     x0: the prediction x̂0 at t (after clipping); eps: the guided ε̂ at t
+    calls: network evaluations so far, this step's included (CFG's batched pair counts once)
     """
 
     index: int
@@ -50,6 +57,7 @@ class SamplerStep:
     x: torch.Tensor
     x0: torch.Tensor
     eps: torch.Tensor
+    calls: int = 0
 
 
 def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing") -> list[int]:
@@ -70,6 +78,25 @@ def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing") 
     else:
         ts = np.linspace(0, num_train_steps - 1, steps).round().astype(np.int64)[::-1]
     return [int(t) for t in ts]
+
+
+def sampler_label(sampler: str) -> str:
+    """How a sampler is written for people: 'DPM-Solver++(2M)' for "dpmpp_2m"."""
+    return SAMPLER_LABELS.get(sampler, sampler.upper())
+
+
+def model_calls(sampler: str, steps: int, schedule: NoiseSchedule | None = None, spacing: str = "trailing") -> int:
+    """Network evaluations (NFE) of a `steps`-step run: one per step; Heun two, but one on its last
+    step and on steps from σ > HEUN_MAX_SIGMA (known with `schedule`; without it, the bound 2·steps - 1).
+    Classifier-free guidance's two rows share one batched call and count once; `SamplerStep.calls`
+    counts them as they happen."""
+    if sampler != "heun":
+        return steps
+    if schedule is None:
+        return 2 * steps - 1
+    alphas_cumprod = schedule.alphas_cumprod_float64()
+    timesteps = make_timesteps(schedule.num_train_steps, steps, spacing)
+    return steps + sum(karras_sigma(float(alphas_cumprod[t])) <= HEUN_MAX_SIGMA for t in timesteps[:-1])
 
 
 def make_generator(generator: torch.Generator | int | None) -> torch.Generator:
@@ -125,14 +152,16 @@ def sample(
     t is a long tensor (B,), labels a long tensor (B,) where -1 marks an
     unconditional row, or None for an all-unconditional batch.
 
-    sampler: "ddpm" (ancestral, `variance` fixed_small β̃ or fixed_large β) or
-    "ddim" (`eta` in [0, 1]: 0 deterministic, 1 matches DDPM fixed_small).
+    sampler: "ddpm" (ancestral, `variance` fixed_small β̃ or fixed_large β),
+    "ddim" (`eta` in [0, 1]: 0 deterministic, 1 matches DDPM fixed_small), or one of
+    `solvers`: "dpmpp_2m" (DPM-Solver++(2M)), "heun" (2nd-order ODE, two model calls
+    a step), "euler_ancestral" (stochastic Euler in σ-space).
     steps: how many of the schedule's timesteps to visit (None: all), chosen by
     `spacing`; DDPM over fewer steps uses the respaced betas.
     guidance: classifier-free guidance weight w, ε̃ = (1+w) ε(x, c) - w ε(x, ∅),
     with the conditional and unconditional rows in one batched model call.
     classifier_grad(x_t, t, labels): ∇_x log p(y | x_t) (already scaled); shifts the
-    DDPM mean by Σ·∇ and the DDIM ε̂ by -√(1-ᾱ_t)·∇ (Dhariwal & Nichol 2021).
+    DDPM mean by Σ·∇ and, for every other sampler, ε̂ by -√(1-ᾱ_t)·∇ (Dhariwal & Nichol 2021).
     x_T: optional starting noise (B, ...); otherwise drawn from `generator`
     (a seed or a CPU torch.Generator) so runs are reproducible on any device.
     """
@@ -204,43 +233,70 @@ class _Loop:
     device: torch.device
 
     def run(self, x: torch.Tensor, schedule: NoiseSchedule, timesteps: list[int]) -> Iterator[SamplerStep]:
-        shape, batch = tuple(x.shape), x.shape[0]
-        use_cfg = self.labels is not None and self.guidance > 0
-        model_labels = torch.cat([self.labels, torch.full_like(self.labels, -1)]) if use_cfg else self.labels
-        model_batch = 2 * batch if use_cfg else batch
-        t_rows = torch.tensor(timesteps, dtype=torch.long, device=self.device)[:, None].expand(-1, model_batch)
+        shape = tuple(x.shape)
         # Per-step coefficients in float64 from the respaced schedule, as Python floats,
         # so the loop makes no device round trip and no per-step tensor allocation.
         respaced = schedule.respace(timesteps, device="cpu", dtype=torch.float64)
         c = {name: getattr(respaced, name).flip(0).tolist() for name in _COEFFICIENTS}
-        num_steps = len(timesteps)
+        num_steps, calls = len(timesteps), 0
+        t_rows = self._t_rows(timesteps, shape[0])
+        solver = DPMSolverPP2M() if self.sampler == "dpmpp_2m" else None
         for i, t in enumerate(timesteps):
             t_prev = timesteps[i + 1] if i + 1 < num_steps else -1
             ab, ab_prev = c["alphas_cumprod"][i], c["alphas_cumprod_prev"][i]
-            if use_cfg:
-                cond, uncond = self.denoiser(torch.cat([x, x]), t_rows[i], model_labels).chunk(2)
-                output = classifier_free_guidance(cond, uncond, self.guidance)
-            else:
-                output = self.denoiser(x, t_rows[i], model_labels)
-            x0, eps = self._x0_eps(output, x, math.sqrt(ab), math.sqrt(1.0 - ab), t_rows[i][:batch])
+            x0, eps = self.denoise(x, t_rows[i], ab)
+            calls += 1
+            variance_t = 0.0
             if self.sampler == "ddim":
                 mean, variance_t = self._ddim(x0, eps, ab, ab_prev)
-            else:
+            elif self.sampler == "ddpm":
                 # DDPM eq. 7: μ̃ = c1 x̂0 + c2 x_t; Σ = β̃ (fixed_small) or β (fixed_large).
                 mean = c["posterior_mean_coef1"][i] * x0 + c["posterior_mean_coef2"][i] * x
                 variance_t = c["posterior_variance" if self.variance == "fixed_small" else "betas"][i]
                 if self.classifier_grad is not None:
                     # condition_mean: μ ← μ + Σ ∇ log p(y|x_t).
-                    mean = mean + variance_t * _gradient(self.classifier_grad, x, t_rows[i][:batch], self.labels)
+                    mean = mean + variance_t * _gradient(self.classifier_grad, x, t_rows[i][: shape[0]], self.labels)
+            elif self.sampler == "dpmpp_2m":
+                mean = solver.step(x, x0, ab, ab_prev)
+            elif self.sampler == "heun":
+                next_row = t_rows[i + 1] if i + 1 < num_steps else None
+                mean, corrected = heun_step(x, x0, eps, ab, ab_prev, lambda x_next: self.denoise(x_next, next_row, ab_prev))
+                calls += corrected
+            else:
+                mean = euler_ancestral_step(x0, eps, ab, ab_prev, lambda: self._noise(shape, x.dtype))
             if t_prev < 0 or variance_t == 0.0:
                 x = mean
             else:
-                x = mean + math.sqrt(variance_t) * draw_noise(shape, self.generator, self.device, x.dtype)
-            yield SamplerStep(i, num_steps, t, t_prev, x, x0, eps)
+                x = mean + math.sqrt(variance_t) * self._noise(shape, x.dtype)
+            yield SamplerStep(i, num_steps, t, t_prev, x, x0, eps, calls)
+
+    def _t_rows(self, timesteps: list[int], batch: int) -> torch.Tensor:
+        """Each step's timestep, one per row of the model's batch (twice the samples with CFG)."""
+        rows = torch.tensor(timesteps, dtype=torch.long, device=self.device)[:, None]
+        return rows.expand(-1, 2 * batch if self._use_cfg else batch)
+
+    @property
+    def _use_cfg(self) -> bool:
+        return self.labels is not None and self.guidance > 0
+
+    def _noise(self, shape, dtype) -> torch.Tensor:
+        return draw_noise(shape, self.generator, self.device, dtype)
+
+    def denoise(self, x: torch.Tensor, t_row: torch.Tensor, ab: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂0, ε̂) at x_t: one (batched, with CFG) model call, guided, corrected and clipped."""
+        batch = x.shape[0]
+        if self._use_cfg:
+            model_labels = torch.cat([self.labels, torch.full_like(self.labels, -1)])
+            cond, uncond = self.denoiser(torch.cat([x, x]), t_row, model_labels).chunk(2)
+            output = classifier_free_guidance(cond, uncond, self.guidance)
+        else:
+            output = self.denoiser(x, t_row[:batch], self.labels)
+        return self._x0_eps(output, x, math.sqrt(ab), math.sqrt(1.0 - ab), t_row[:batch])
 
     def _x0_eps(self, output, x, sqrt_ab: float, sqrt_1m_ab: float, t) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x̂0, ε̂) from the (guided) model output; DDIM's classifier guidance corrects ε̂ first."""
-        if self.classifier_grad is not None and self.sampler == "ddim":
+        """(x̂0, ε̂) from the (guided) model output; the score-following samplers' classifier
+        guidance corrects ε̂ first."""
+        if self.classifier_grad is not None and self.sampler in SCORE_GUIDED:
             # condition_score: the score of p(x_t | y) is the model's plus ∇ log p(y|x_t), so
             # ε̂ ← ε̂ - √(1-ᾱ_t) ∇ log p(y|x_t); then x̂0 from the new ε̂.
             _, eps = to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, self.prediction)

@@ -129,7 +129,7 @@ def test_no_arguments_run_the_ui_defaults(client):
 BAD_REQUESTS = [
     ({"model": "nope"}, "unknown model 'nope'; choose one of:"),
     ({"model": ""}, "unknown model ''"),
-    ({"sampler": "euler"}, "unknown sampler 'euler'; choose DDPM or DDIM"),
+    ({"sampler": "euler"}, "unknown sampler 'euler'; choose one of ddpm, ddim, dpmpp_2m, heun, euler_ancestral"),
     ({"steps": 0}, "steps must be a whole number from 1 to 1000, got 0"),
     ({"steps": 1001}, "steps must be a whole number from 1 to 1000, got 1001"),
     ({"steps": -5}, "got -5"),

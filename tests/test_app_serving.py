@@ -31,7 +31,7 @@ BAD_INPUTS = [
     ({"model": "nope"}, "unknown model 'nope'; choose one of: moons, emnist"),
     ({"model": None}, "unknown model None"),
     ({"model": 3}, "unknown model 3"),
-    ({"sampler": "euler"}, "unknown sampler 'euler'; choose DDPM or DDIM"),
+    ({"sampler": "euler"}, "unknown sampler 'euler'; choose one of ddpm, ddim, dpmpp_2m, heun, euler_ancestral"),
     ({"sampler": None}, "unknown sampler None"),
     ({"steps": 0}, "steps must be a whole number from 1 to 1000, got 0"),
     ({"steps": 1001}, "steps must be a whole number from 1 to 1000, got 1001"),

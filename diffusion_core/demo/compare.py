@@ -77,6 +77,7 @@ def _run_side(
     side = {
         "sampler": request.sampler,
         "steps": request.steps,
+        "model_calls": last.calls,
         "eta": request.eta,
         "guidance": request.guidance,
         "seconds": round(seconds, 4),

@@ -3,7 +3,8 @@
 A sampler step is one batched network call, whose time grows about linearly with its
 rows: t(rows) ≈ fixed + per_row · rows. `measure_step_cost` times a few DDIM steps at
 two batch sizes when a model is first served (on the device it runs on, so a GPU's
-speed counts), and `run_seconds` turns a request into an estimate: steps × t(rows),
+speed counts), and `run_seconds` turns a request into an estimate: network calls (the
+steps, but Heun's two a step) × t(rows),
 with rows = samples × (2 with classifier-free guidance) plus the learned field's grid
 (21² points, twice with a class) at every step it is shown. A public server refuses a
 request whose estimate passes `max_run_seconds()` (15 s unless the operator sets
@@ -19,6 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..samplers import model_calls
 from .field import GRID_SIZE
 
 MAX_RUN_SECONDS = 15.0
@@ -86,4 +88,5 @@ def measure_step_cost(pipeline, small: int, large: int) -> StepCost:
 def request_seconds(cache, request) -> float:
     """The estimated seconds of a validated request (a `SampleRequest`) on the model `cache` serves."""
     rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
-    return run_seconds(cache.served(request.model).cost, request.steps, rows)
+    served = cache.served(request.model)
+    return run_seconds(served.cost, model_calls(request.sampler, request.steps, served.pipeline.schedule), rows)

@@ -9,6 +9,8 @@ guidance weight does to the prediction (Ho & Salimans 2022).
 
 from __future__ import annotations
 
+from ..samplers import model_calls
+
 FORWARD = (
     "**The forward process** adds Gaussian noise for $T = {T}$ steps, so any $x_t$ can be drawn in one go: "
     "$$x_t = \\sqrt{{\\bar\\alpha_t}}\\,x_0 + \\sqrt{{1-\\bar\\alpha_t}}\\,\\varepsilon, "
@@ -30,6 +32,40 @@ DDIM = (
     "\\quad \\sigma = \\eta\\sqrt{{\\tfrac{{1-\\bar\\alpha_s}}{{1-\\bar\\alpha_t}}}}"
     "\\sqrt{{1-\\tfrac{{\\bar\\alpha_t}}{{\\bar\\alpha_s}}}}.$$ "
 )
+
+# The solvers read x̃ = x_t/√ᾱ_t = x₀ + σε (σ-space, Karras et al. 2022) or the log-SNR λ (Lu et al. 2022).
+SIGMA_SPACE = (
+    "Written in $\\tilde x = x_t/\\sqrt{{\\bar\\alpha_t}}$, with noise level "
+    "$\\sigma_t = \\sqrt{{(1-\\bar\\alpha_t)/\\bar\\alpha_t}}$, sampling is the **probability-flow ODE** "
+    "$$\\frac{{d\\tilde x}}{{d\\sigma}} = \\hat\\varepsilon(x_t, t),$$ and DDIM with $\\eta = 0$ is exactly "
+    "Euler's method on it. "
+)
+SOLVERS = {
+    "dpmpp_2m": (
+        "**DPM-Solver++(2M)** (Lu et al. 2022), in the log-SNR $\\lambda_t = \\log(\\sqrt{{\\bar\\alpha_t}}/"
+        "\\sqrt{{1-\\bar\\alpha_t}})$, where the ODE's linear part integrates exactly: with $h = \\lambda_s - "
+        "\\lambda_t$, $$x_s = \\frac{{\\sqrt{{1-\\bar\\alpha_s}}}}{{\\sqrt{{1-\\bar\\alpha_t}}}}\\,x_t + "
+        "\\sqrt{{\\bar\\alpha_s}}\\,(1 - e^{{-h}})\\,D,\\quad D = \\Big(1 + \\tfrac{{1}}{{2r}}\\Big)\\hat x_0^{{(t)}} "
+        "- \\tfrac{{1}}{{2r}}\\,\\hat x_0^{{(t')}},$$ with $r$ the ratio of the previous step's $h$ to this one's: "
+        "the data prediction extrapolated from the last step, so second order for one network call per step "
+        "(first order, $D = \\hat x_0$, on the first and the last step)."
+    ),
+    "heun": (
+        "**Heun's method** (Karras et al. 2022, Algorithm 1): an Euler step to $\\sigma_s$, "
+        "$\\tilde x' = \\tilde x + (\\sigma_s - \\sigma_t)\\,\\hat\\varepsilon_t$, then the slope there and "
+        "the average of the two, $$\\tilde x_s = \\tilde x + (\\sigma_s - \\sigma_t)\\,"
+        "\\tfrac{{1}}{{2}}\\big(\\hat\\varepsilon_t + \\hat\\varepsilon_s(\\tilde x')\\big):$$ second order for "
+        "**two network calls per step** (one on the last step, to $\\sigma = 0$, and from $\\sigma > 80$, where "
+        "Euler's step is already exact)."
+    ),
+    "euler_ancestral": (
+        "**Euler ancestral** (k-diffusion): a deterministic Euler step down to $\\sigma_{{\\downarrow}} = "
+        "\\sigma_s^2/\\sigma_t$, then fresh noise of $\\sigma_{{\\uparrow}} = \\sigma_s\\sqrt{{1 - \\sigma_s^2/"
+        "\\sigma_t^2}}$: $$\\tilde x_s = \\hat x_0 + \\sigma_{{\\downarrow}}\\,\\hat\\varepsilon + "
+        "\\sigma_{{\\uparrow}}\\,z.$$ Its $\\sigma_{{\\uparrow}}^2$ is DDPM's posterior variance in these units, so "
+        "it is DDPM's step (and DDIM's with $\\eta = 1$) written in $\\sigma$: the same samples from the same noise."
+    ),
+}
 
 GUIDANCE = (
     "**Classifier-free guidance** mixes the class-conditional and the unconditional prediction of the same "
@@ -85,15 +121,23 @@ def explanation(
     guidance: float,
     num_train_steps: int,
     kind: str = "points",
+    calls: int | None = None,
 ) -> str:
-    """Markdown (with LaTeX) explaining the run these controls describe."""
+    """Markdown (with LaTeX) explaining the run these controls describe; `calls`: its network
+    evaluations where the caller knows them exactly (see `samplers.model_calls`)."""
     sampler = sampler.lower()
-    rule = DDPM if sampler == "ddpm" else DDIM + _eta_sentence(eta)
+    if sampler in SOLVERS:
+        rule = SIGMA_SPACE.format() + SOLVERS[sampler].format()
+    else:
+        rule = DDPM if sampler == "ddpm" else DDIM + _eta_sentence(eta)
     start = "Gaussian noise $x_T$" + (" (one 2D point per sample)" if kind == "points" else " (one 28×28 image per character)")
+    calls = model_calls(sampler, steps) if calls is None else calls
+    cost = (f"This run costs **{calls} network calls** (NFE) for {steps} steps: the cost to compare samplers by."
+            if calls != steps else f"One network call per step: **{calls} calls** (NFE) in all.")
     parts = [
         FORWARD.format(T=num_train_steps),
         f"Sampling starts from pure {start} and applies, step by step, " + rule,
-        _steps_sentence(sampler, steps, num_train_steps),
+        _steps_sentence(sampler, steps, num_train_steps) + " " + cost,
         _guidance_sentence(class_name, guidance),
     ]
     return "\n\n".join(parts)

@@ -18,7 +18,7 @@ import gradio as gr
 
 from ..data import TOY_DATASETS
 from ..evaluation.toy import quick_report
-from ..samplers import SAMPLERS
+from ..samplers import SAMPLERS, model_calls
 from . import compare, explain, live, result, tables
 from .admission import Admission, client_host
 from .cache import ModelCache, ModelInfo, model_label
@@ -350,7 +350,8 @@ class Handlers:
         guidance = number(guidance, "w", 0.0, MAX_GUIDANCE, whole=False)
         sampler = sampler if isinstance(sampler, str) and sampler in SAMPLERS else "ddim"
         label = class_name if isinstance(class_name, str) and class_name in info.class_names else None
-        return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind)
+        calls = model_calls(sampler, steps, self.cache.served(info.name).pipeline.schedule)
+        return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind, calls)
 
     def sweep_figures(self, model) -> tuple:
         """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""

@@ -39,6 +39,7 @@ from .frames import (
     write_gif,
 )
 from .quality import quality_figures
+from ..samplers import sampler_label
 from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
 from .wire import frame_message
@@ -153,6 +154,7 @@ class _Mailbox:
     error: BaseException | None = None
     done: bool = False
     finished_at: float = 0.0
+    calls: int = 0  # network evaluations so far (NFE; CFG's batched pair counts once)
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -172,6 +174,7 @@ def _sample_into(
                 if mailbox.stop.is_set():
                     return
                 share.sync()  # another run may have started or ended: take this run's share of the cores
+                mailbox.calls = last.calls
                 keyframe = schedule.is_keyframe(last.index)
                 if not schedule.is_frame(last.index) and not keyframe:
                     continue
@@ -276,7 +279,7 @@ def _final_picture(request: SampleRequest, served: ServedModel, samples: np.ndar
     """(plotly figure, None) for a 2D run, (None, enlarged grey grid) for an image run."""
     if served.info.kind != "points":
         return None, plots.enlarged(image_grid(samples), FINAL_GRID_PIXELS)
-    title = f"{request.model} · {request.sampler.upper()}-{request.steps} · {request.class_name}"
+    title = f"{request.model} · {sampler_label(request.sampler)}-{request.steps} · {request.class_name}"
     if request.label is not None:
         title += f" · w = {request.guidance:g}"
     picture = served.picture
@@ -303,6 +306,7 @@ def _result(
         "model": request.model,
         "sampler": request.sampler,
         "steps": request.steps,
+        "model_calls": mailbox.calls,
         "eta": request.eta,
         "class": request.class_name,
         "guidance": request.guidance,

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..samplers import SAMPLERS as SAMPLER_NAMES
+from ..samplers import sampler_label
 from . import explain
 from .handlers import Handlers
 from .requests import MAX_GUIDANCE, UNCONDITIONAL
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-SAMPLERS = [("DDPM", "ddpm"), ("DDIM", "ddim")]
+SAMPLERS = [(sampler_label(name), name) for name in SAMPLER_NAMES]
 
 
 def compare_controls(max_steps: int, first) -> list[gr.components.Component]:

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from ..evaluation.pictures import image_grid
+from ..samplers import sampler_label
 from .wire import b64, encode_points
 
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
@@ -33,8 +34,8 @@ def step_title(sampler: str, index: int, num_steps: int, t: int) -> str:
     """'DDIM · step 12/50 · t = 779': the step just taken and the timestep the model saw; the last step's
     frame shows the finished samples x₀ (the step from its t lands at t = 0), and says so."""
     if index == num_steps - 1:
-        return f"{sampler.upper()} · step {num_steps}/{num_steps} · done: x₀, the samples"
-    return f"{sampler.upper()} · step {index + 1}/{num_steps} · t = {t}"
+        return f"{sampler_label(sampler)} · step {num_steps}/{num_steps} · done: x₀, the samples"
+    return f"{sampler_label(sampler)} · step {index + 1}/{num_steps} · t = {t}"
 
 
 def background(

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from ..samplers import SAMPLERS
+from ..samplers import SAMPLERS, model_calls, sampler_label
 from .cost import StepCost, request_rows, run_seconds
 from .field import FIELD_MODES
 
@@ -46,7 +46,9 @@ class Input:
 
 SAMPLE_INPUTS = (
     Input("model", "moons", "Model", "2D toy sets (points) or EMNIST characters (images)"),
-    Input("sampler", "ddim", "Sampler", "DDPM: the ancestral sampler; DDIM: its deterministic shortcut"),
+    Input("sampler", "ddim", "Sampler",
+          "DDPM: the ancestral sampler; DDIM: its deterministic shortcut; DPM-Solver++ and Heun: second-order "
+          "ODE solvers (Heun calls the network twice a step); Euler ancestral: DDPM's step in σ-space"),
     Input("steps", 50, "Steps", "1 to T; fewer than T respaces the schedule (DDPM too)"),
     Input("eta", 0.0, "η (DDIM only)", "0: deterministic; 1: as much fresh noise as DDPM"),
     Input("class_name", UNCONDITIONAL, "Class", "the class to draw, or unconditional"),
@@ -109,7 +111,7 @@ class SampleRequest:
 
     def setting(self) -> str:
         """The sampler setting in a few characters: "DDIM-50, eta=0, w=3"."""
-        what = f"{self.sampler.upper()}-{self.steps}"
+        what = f"{sampler_label(self.sampler)}-{self.steps}"
         if self.eta is not None:
             what += f", eta={self.eta:g}"
         if self.label is not None:
@@ -164,7 +166,7 @@ def validate_request(
     except Exception as error:
         raise RequestError(f"model {model!r} could not be loaded: {error}") from error
     if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
-        raise RequestError(f"unknown sampler {shown(sampler)}; choose {' or '.join(s.upper() for s in SAMPLERS)}")
+        raise RequestError(f"unknown sampler {shown(sampler)}; choose one of {', '.join(SAMPLERS)}")
     sampler = sampler.lower()
     steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
     eta = number(eta, "eta (η)", 0.0, 1.0, whole=False)
@@ -192,13 +194,15 @@ def validate_request(
         field = "off"  # a field of arrows only makes sense in the plane
     if label_index is None:
         guidance = 0.0  # w only counts with a class
-    check_cost(cache.served(model).cost, cache.max_run_seconds, what, steps, num_samples, guidance > 0, field,
-               label_index is not None)
+    served = cache.served(model)
+    calls_per_step = model_calls(sampler, steps, served.pipeline.schedule) / steps  # Heun: up to 2
+    check_cost(served.cost, cache.max_run_seconds, what, steps, num_samples, guidance > 0, field,
+               label_index is not None, calls_per_step)
     return SampleRequest(
         model,
         sampler,
         steps,
-        eta if sampler == "ddim" else None,  # DDPM has no η
+        eta if sampler == "ddim" else None,  # only DDIM has an η
         class_name,
         guidance,
         num_samples,
@@ -210,17 +214,20 @@ def validate_request(
 
 
 def check_cost(
-    cost: StepCost, limit: float, what: str, steps: int, num_samples: int, guided: bool, field: str, with_class: bool
+    cost: StepCost, limit: float, what: str, steps: int, num_samples: int, guided: bool, field: str, with_class: bool,
+    calls_per_step: float = 1.0,
 ) -> None:
-    """RequestError when the run's estimated time passes `limit`, saying how many steps or samples fit."""
+    """RequestError when the run's estimated time passes `limit`, saying how many steps or samples fit;
+    `calls_per_step`: the sampler's network calls per step (Heun's two)."""
     rows = request_rows(num_samples, guided, field, with_class)
-    seconds = run_seconds(cost, steps, rows)
+    calls = steps * calls_per_step
+    seconds = run_seconds(cost, calls, rows)
     if seconds <= limit:
         return
-    fitting_steps = math.floor(limit / cost.step_seconds(rows) + 1e-9)
+    fitting_steps = math.floor(limit / (cost.step_seconds(rows) * calls_per_step) + 1e-9)
     field_rows = rows - request_rows(num_samples, guided, "off", with_class)
     per_sample = cost.per_row * (2 if guided else 1)
-    fitting_samples = math.floor((limit / steps - cost.fixed - cost.per_row * field_rows) / per_sample + 1e-9) if per_sample else 0
+    fitting_samples = math.floor((limit / calls - cost.fixed - cost.per_row * field_rows) / per_sample + 1e-9) if per_sample else 0
     options = []
     if fitting_steps >= 1:
         options.append(f"{fitting_steps} steps with {num_samples} {what}")

@@ -7,6 +7,8 @@ The app shows these Markdown lines above the raw JSON summary (which API clients
 
 from __future__ import annotations
 
+from ..samplers import sampler_label
+
 # The sliced-Wasserstein ratio: about 1 for samples as close to the data as a fresh draw of it.
 SW_AS_GOOD = 1.3
 SW_CLOSE = 2.0
@@ -16,7 +18,10 @@ STRAYS_AS_FEW = 0.02
 
 def setting_words(summary: dict) -> str:
     """'DDIM, 50 steps, upper moon, w = 3': the sampler setting of a run's summary."""
-    words = [f"{summary['sampler'].upper()}, {summary['steps']} steps"]
+    words = [f"{sampler_label(summary['sampler'])}, {summary['steps']} steps"]
+    calls = summary.get("model_calls")
+    if calls is not None and calls != summary["steps"]:
+        words[0] += f" ({calls} network calls)"
     if summary.get("eta"):
         words.append(f"η = {summary['eta']:g}")
     if summary.get("class", "unconditional") != "unconditional":

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..data import toy_dataset
+from ..samplers import sampler_label
 from ..weights.pipeline import Pipeline
 from .metrics import class_conformity, precision_recall, sliced_wasserstein_ratio, stray_share
 
@@ -134,7 +135,7 @@ def fidelity_settings(settings: EvalSettings) -> list[dict]:
     return [
         {"key": "ddpm", "name": f"DDPM, all steps, {n} points", "sampler": "ddpm", "steps": None, "n": n},
         {"key": "ddim", "name": f"DDIM, {steps} steps, {n} points", "sampler": "ddim", "steps": steps, "n": n},
-        {"key": "app", "name": f"app default: {app['sampler'].upper()}-{app['steps']}, {app['n']} points", **app},
+        {"key": "app", "name": f"app default: {sampler_label(app['sampler'])}-{app['steps']}, {app['n']} points", **app},
     ]
 
 
