@@ -71,3 +71,16 @@ def test_a_2d_steps_sweep_draws_its_sw_table_with_the_real_data_line_at_one():
     lines = traces(steps_sweep_figure(report))
     assert list(lines["DDIM η=0"]["x"]) == [10, 50] and list(lines["DDIM η=0"]["y"]) == [2.0, 1.4]
     assert list(lines["real data"]["y"]) == [1.0, 1.0] and list(lines["DDPM, 1000 steps"]["y"]) == [1.05]
+
+
+def test_the_steps_sweep_puts_every_sampler_on_a_line_against_its_network_calls():
+    report = {"sw_steps": {"DDIM eta=0, 10 steps": 2.0, "DDIM eta=0, 20 steps": 1.6, "Heun, 10 steps": 1.7,
+                           "Heun, 20 steps": 1.2, "DPM-Solver++(2M), 10 steps": 1.5, "DDPM, 1000 steps": 1.0},
+              "sweep_calls": {"Heun, 10 steps": 18, "Heun, 20 steps": 37}}
+    lines = traces(steps_sweep_figure(report))
+    assert list(lines["Heun"]["x"]) == [18, 37]  # the calls the report measured, not the steps
+    assert list(lines["DDIM η=0"]["x"]) == [10, 20] and list(lines["DPM-Solver++(2M)"]["x"]) == [10]
+    assert list(lines["DDPM, 1000 steps"]["x"]) == [1000]
+    # A report without the calls (before the solvers): Heun's bound of two calls a step but the last.
+    del report["sweep_calls"]
+    assert list(traces(steps_sweep_figure(report))["Heun"]["x"]) == [19, 39]

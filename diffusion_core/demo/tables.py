@@ -2,10 +2,10 @@
 
 - guidance sweep (the CFG paper's Table 1): conformity, and for EMNIST the diversity,
   against the guidance weight w;
-- steps sweep (the DDIM paper's Table 1): sample quality against the number of steps,
-  DDIM η=0 and η=1 as lines and DDPM on all T steps as a reference line. EMNIST's
-  quality is the Fréchet distance in the classifier's features; a 2D model's is the
-  sliced-Wasserstein ratio to fresh data (its eval has DDPM-all and DDIM-50 only).
+- steps sweep (the DDIM paper's Table 1, widened to the solvers): sample quality against
+  network calls (NFE), a line per sampler and DDPM on all T steps as a reference point.
+  EMNIST's quality is the Fréchet distance in the classifier's features; a 2D model's is
+  the sliced-Wasserstein ratio to fresh data.
 
 Both return plotly figures (or None when the checkpoint has not been evaluated).
 """
@@ -18,11 +18,15 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from ..evaluation.sweep import LINE_SAMPLERS
+from ..samplers import model_calls
 from ..weights.checkpoint import EVAL_NAME
 
 COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
-_FRECHET_NAME = re.compile(r"DDIM eta=(?P<eta>[01]), (?P<steps>\d+) steps")
-_DDPM_NAME = re.compile(r"DDPM, (?P<steps>\d+) steps")
+_RUN_NAME = re.compile(r"(?P<line>.+), (?P<steps>\d+) steps")
+SWEEP_COLORS = {"DDIM eta=0": "#4c6ef5", "DDIM eta=1": "#e8590c", "DPM-Solver++(2M)": "#ae3ec9", "Heun": "#1098ad",
+                "Euler ancestral": "#f59f00"}
+_LINE_NAMES = {"DDIM eta=0": "DDIM η=0", "DDIM eta=1": "DDIM η=1", "Euler ancestral": "Euler ancestral (= DDIM η=1)"}
 
 
 def read_eval(folder: Path | str) -> dict | None:
@@ -94,51 +98,62 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
 
 
 def steps_sweep_figure(report: dict | None) -> go.Figure | None:
-    """Sample quality against steps: DDIM η=0 and η=1 lines, DDPM at all T as a horizontal reference."""
+    """Sample quality against network calls (NFE): a line per sampler of the sweep (DDIM η=0 and η=1,
+    DPM-Solver++, Heun, Euler ancestral), DDPM at all T as one point and the real data's level."""
     if not report:
         return None
     table = report.get("frechet") or report.get("sw_steps")
     if table:  # EMNIST's Fréchet distances, or a 2D model's SW ratios, named alike
-        lines: dict[str, list[tuple[int, float]]] = {"0": [], "1": []}
-        ddpm = None
-        for name, value in table.items():
-            match = _FRECHET_NAME.fullmatch(name)
-            if match:
-                lines[match["eta"]].append((int(match["steps"]), value))
-            elif name.startswith("DDPM"):
-                ddpm = (name, value)
+        lines, ddpm = _sweep_lines(table, report.get("sweep_calls", {}))
         if "frechet" in report:
             quality, floor = "Fréchet distance (lower is better)", report.get("frechet_real")
         else:
             quality, floor = "sliced-Wasserstein ratio (1 = real data)", 1.0
-        title = "Steps sweep: quality against the number of sampling steps"
+        title = "Steps sweep: quality against network calls (NFE)"
     elif "sw_ddim" in report:
         ddim_steps = report.get("settings", {}).get("ddim_steps", 50)
-        lines = {"0": [(ddim_steps, report["sw_ddim"])], "1": []}
-        ddpm = ("DDPM, 1000 steps", report["sw_ddpm"])  # the shipped 2D models' T
+        lines = {"DDIM eta=0": [(ddim_steps, report["sw_ddim"])]}
+        ddpm = ("DDPM, 1000 steps", 1000, report["sw_ddpm"])  # the shipped 2D models' T
         quality, title, floor = "sliced-Wasserstein ratio (1 = real data)", "Steps sweep: SW ratio", 1.0
     else:
         return None
     traces = []
-    for eta, points in lines.items():
-        if points:
-            points.sort()
-            traces.append({"type": "scatter", "x": [p[0] for p in points], "y": [p[1] for p in points],
-                           "name": f"DDIM η={eta}", "mode": "lines+markers", "line": {"color": COLORS[f"eta{eta}"]}})
-    every_step = [p[0] for points in lines.values() for p in points]
+    for name, points in lines.items():
+        points.sort()
+        traces.append({"type": "scatter", "x": [p[0] for p in points], "y": [p[1] for p in points],
+                       "name": _LINE_NAMES.get(name, name), "mode": "lines+markers",
+                       "line": {"color": SWEEP_COLORS.get(name, "#495057")}})
+    every_call = [p[0] for points in lines.values() for p in points]
     if ddpm is not None:
-        # DDPM visits every timestep: one point at T, where the DDIM η=1 line would end.
-        match = _DDPM_NAME.fullmatch(ddpm[0])
-        at = int(match["steps"]) if match else 1000
-        every_step.append(at)
-        traces.append({"type": "scatter", "x": [at], "y": [ddpm[1]], "name": ddpm[0], "mode": "markers",
+        # DDPM visits every timestep: one point at T calls.
+        name, at, value = ddpm
+        every_call.append(at)
+        traces.append({"type": "scatter", "x": [at], "y": [value], "name": name, "mode": "markers",
                        "marker": {"color": COLORS["ddpm"], "size": 11, "symbol": "diamond"}})
-    span = [min(every_step, default=1), max(every_step, default=1000)]
+    span = [min(every_call, default=1), max(every_call, default=1000)]
     if floor is not None:
         traces.append({"type": "scatter", "x": span, "y": [floor] * 2, "name": "real data", "mode": "lines",
                        "line": {"color": "#868e96", "dash": "dot"}})
-    layout = _layout(title, "sampling steps (log scale)", quality)
-    # A log axis labelled only at the step counts measured, not plotly's 2-5-10 minor labels.
-    ticks = sorted(set(every_step))
+    layout = _layout(title, "network calls, NFE (log scale)", quality)
+    # A log axis labelled only at the call counts measured, not plotly's 2-5-10 minor labels.
+    ticks = sorted(set(every_call))
     layout["xaxis"].update(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], minor={"showgrid": False})
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, float]]], tuple | None]:
+    """The sweep's named runs grouped into lines of (NFE, value), and DDPM's (name, NFE, value) point.
+    NFE from the report where it gives them, else from the sampler (reports before the solvers)."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    ddpm = None
+    for name, value in table.items():
+        match = _RUN_NAME.fullmatch(name)
+        if not match:
+            continue
+        line, steps = match["line"], int(match["steps"])
+        if line == "DDPM":
+            ddpm = (name, calls.get(name, steps), value)
+        else:
+            sampler = LINE_SAMPLERS.get(line, "ddim")
+            lines.setdefault(line, []).append((calls.get(name, model_calls(sampler, steps)), value))
+    return lines, ddpm

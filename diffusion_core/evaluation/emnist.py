@@ -23,6 +23,7 @@ from ..models.classifier import CharacterClassifier
 from ..weights.pipeline import Pipeline
 from .judge import accuracy, predict
 from .metrics import frechet_distance, mean_pairwise_distance
+from .sweep import sweep_runs
 
 
 @dataclass(frozen=True)
@@ -237,16 +238,14 @@ def _frechet_table(
     labels = held_labels[order[: settings.n_frechet]]
     floor_rows = train_rows[torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(1))]
     frechet_real = frechet_distance(_features(classifier, data.images[floor_rows[: settings.n_frechet]]), held_features)
-    runs = [(f"DDIM eta=0, {n} steps", "ddim", n, 0.0) for n in settings.frechet_steps]
-    runs += [(f"DDIM eta=1, {n} steps", "ddim", n, 1.0) for n in settings.frechet_steps]
-    runs.append((f"DDPM, {pipeline.schedule.num_train_steps} steps", "ddpm", None, 0.0))
     frechet = {}
-    for name, sampler, steps, eta in runs:
+    for run in sweep_runs(pipeline.schedule, settings.frechet_steps):
         start = time.perf_counter()
-        images = _generate(pipeline, labels, settings, settings.seed + 1000, sampler=sampler, steps=steps, eta=eta)
-        frechet[name] = frechet_distance(_features(classifier, images), held_features)
-        seconds[name] = time.perf_counter() - start
-        log(f"{name}: Fréchet {frechet[name]:.2f} ({seconds[name]:.0f} s)")
+        images = _generate(pipeline, labels, settings, settings.seed + 1000, sampler=run.sampler, steps=run.steps,
+                           eta=run.eta)
+        frechet[run.name] = frechet_distance(_features(classifier, images), held_features)
+        seconds[run.name] = time.perf_counter() - start
+        log(f"{run.name} (NFE {run.calls}): Fréchet {frechet[run.name]:.2f} ({seconds[run.name]:.0f} s)")
     return frechet_real, frechet
 
 

@@ -12,11 +12,12 @@ from ..data import toy_dataset
 from ..samplers import sampler_label
 from ..weights.pipeline import Pipeline
 from .metrics import class_conformity, precision_recall, sliced_wasserstein_ratio, stray_share
+from .sweep import sweep_runs
 
 GUIDANCE_WEIGHTS = (0.0, 1.0, 3.0, 5.0)
 FRESH_SEEDS = tuple(10_000 + k for k in range(5))
 REFERENCE_SEED = 20_000
-STEPS_SWEEP_POINTS = 2000  # per run of the steps sweep (DDIM η=0/1 at 10/20/50 steps, DDPM at all T)
+STEPS_SWEEP_POINTS = 2000  # per run of the steps sweep (every sampler at 10/20/50 steps, DDPM at all T)
 # The run the app opens with (its Run button before any change; tests/test_evaluation_toy.py checks the two agree).
 APP_DEFAULT = {"sampler": "ddim", "steps": 50, "n": 2000}
 
@@ -47,6 +48,7 @@ class EvalReport:
     # Per setting ("ddpm": all T, "ddim": DDIM-50, "app": the app's default run): stray share, [precision, recall].
     strays: dict[str, float] = field(default_factory=dict)
     precision_recall: dict[str, list[float]] = field(default_factory=dict)
+    sweep_calls: dict[str, int] = field(default_factory=dict)  # the steps sweep's network calls (NFE) per run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,8 +80,10 @@ class EvalReport:
                 cells = ", ".join(f"{name} {value:.2f}" for name, value in zip(class_names, values))
                 rows.append(f"  w={weight}: {cells}")
         if self.sw_steps:
-            rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional):")
-            rows += [f"  {name:<22} {value:.3f}" for name, value in self.sw_steps.items()]
+            rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional) "
+                        "and network calls (NFE):")
+            rows += [f"  {name:<30} {value:.3f}" + (f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else "")
+                     for name, value in self.sw_steps.items()]
         rows.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
         return rows
 
@@ -93,8 +97,9 @@ class EvalReport:
             "whose nearest fresh data point carries the requested label. The per-class SW ratio at each w compares "
             "a class's guided samples with fresh data of that class: guidance that raises conformity also crowds "
             "the samples into the most typical part of the class, and this ratio grows with it (the diversity side "
-            "of classifier-free guidance's trade-off). The steps sweep repeats the SW ratio for DDIM η=0 and η=1 at "
-            "10, 20 and 50 steps and for DDPM at all T (the DDIM paper's Table 1 in miniature). Strays: the share "
+            "of classifier-free guidance's trade-off). The steps sweep repeats the SW ratio for DDIM η=0 and η=1, "
+            "DPM-Solver++(2M), Heun and Euler ancestral at 10, 20 and 50 steps and for DDPM at all T, with each "
+            "run's network calls (NFE): the DDIM paper's Table 1 in miniature, as quality against cost. Strays: the share "
             "of generated points farther from the nearest point of a fresh data set than 99% of another fresh set's "
             "points are (so fresh data scores 1%), averaged over 5 fresh sets: the points sprinkled where the data "
             "has none, which the SW ratio averages away. Precision and recall: improved precision and recall "
@@ -122,10 +127,10 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
     conformity, sw_by_w = guidance_sweep(pipeline, dataset, settings.n_conformity, settings.ddim_steps, settings.seed)
     seconds["conformity"] = time.perf_counter() - start
     start = time.perf_counter()
-    sw_steps = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
+    sw_steps, calls = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
     seconds["steps sweep"] = time.perf_counter() - start
     return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps, sw_by_w,
-                      strays, coverage)
+                      strays, coverage, calls)
 
 
 def fidelity_settings(settings: EvalSettings) -> list[dict]:
@@ -177,22 +182,15 @@ def guidance_sweep(
     return conformity, sw_by_w
 
 
-def steps_sweep(
-    pipeline: Pipeline, dataset: str, n: int, steps: tuple[int, ...] = (10, 20, 50), seed: int = 0
-) -> dict[str, float]:
-    """SW ratio of n unconditional points for DDIM η=0 and η=1 at each step count and DDPM at all T.
-
-    Names follow `emnist_evaluation`'s Fréchet table, so `tables.steps_sweep_figure` draws either.
-    """
+def steps_sweep(pipeline: Pipeline, dataset: str, n: int, seed: int = 0) -> tuple[dict[str, float], dict[str, int]]:
+    """SW ratio of n unconditional points for every run of `sweep.sweep_runs` (each sampler at 10, 20
+    and 50 steps, and DDPM at all T), and each run's network calls (NFE)."""
     fresh = fresh_sets(dataset, n)
-    runs = [(f"DDIM eta={eta}, {k} steps", "ddim", k, float(eta)) for eta in (0, 1) for k in steps]
-    runs.append((f"DDPM, {pipeline.schedule.num_train_steps} steps", "ddpm", None, 0.0))
-    return {
-        name: sliced_wasserstein_ratio(
-            pipeline.generate(n, sampler=sampler, steps=k, eta=eta, seed=seed), fresh, 64
-        ).ratio
-        for name, sampler, k, eta in runs
-    }
+    ratios, calls = {}, {}
+    for run in sweep_runs(pipeline.schedule):
+        points = pipeline.generate(n, sampler=run.sampler, steps=run.steps, eta=run.eta, seed=seed)
+        ratios[run.name], calls[run.name] = sliced_wasserstein_ratio(points, fresh, 64).ratio, run.calls
+    return ratios, calls
 
 
 def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_class: int = 200) -> dict:
@@ -202,7 +200,7 @@ def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_cla
         "dataset": dataset,
         "conformity": conformity,
         "sw_by_w": sw_by_w,
-        "sw_steps": steps_sweep(pipeline, dataset, n_points),
+        **dict(zip(("sw_steps", "sweep_calls"), steps_sweep(pipeline, dataset, n_points))),
         "settings": {"n_samples": n_points, "n_conformity": per_class, "ddim_steps": 50},
         "quick": True,
     }
