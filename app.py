@@ -16,7 +16,7 @@ except ImportError:
 
 import gradio as gr
 
-from diffusion_core.demo import live, panels, server, theme
+from diffusion_core.demo import forward_view, live, panels, server, theme
 from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache, model_label
 from diffusion_core.demo.examples import served_examples
 from diffusion_core.demo.gpu import on_gpu_when_available, on_zero_gpu
@@ -144,9 +144,8 @@ def wire(handlers: Handlers, ui: dict) -> None:
                ui["gif"], ui["card"]]
     sample = on_gpu_when_available(handlers.sample, duration=handlers.gpu_seconds)
     # API clients bypass the UI's limits, so the handlers validate the raw values (preprocess=False).
-    run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal",
-                   "concurrency_limit": server.SAMPLE_CONCURRENCY, "concurrency_id": "sample",
-                   "validator": handlers.admission(len(inputs))}
+    run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal", "concurrency_id": "sample",
+                   "concurrency_limit": server.SAMPLE_CONCURRENCY, "validator": handlers.admission(len(inputs))}
     gif_options = {"concurrency_limit": 1, "concurrency_id": "gif", "show_progress": "minimal"}
     run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", js=RUN_JS, **run_options)
     example_event = ui["examples"].load_input_event.then(sample, inputs, api_visibility="private", js=SCROLL_JS,
@@ -193,6 +192,7 @@ def wire(handlers: Handlers, ui: dict) -> None:
         concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
         validator=handlers.admission(4 + len(ui["sides"])))
     panels.wire_compare(handlers, c, ui)
+    forward_view.wire(handlers, c, ui)
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
           api_name="explain", show_progress="hidden", queue=False, preprocess=False)

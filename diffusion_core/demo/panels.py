@@ -9,7 +9,7 @@ import gradio as gr
 
 from ..samplers import SAMPLERS as SAMPLER_NAMES
 from ..samplers import sampler_label
-from . import explain
+from . import explain, forward_view
 from .handlers import Handlers
 from .requests import MAX_GUIDANCE, UNCONDITIONAL
 
@@ -48,7 +48,8 @@ def wire_compare(handlers: Handlers, controls: dict, ui: dict) -> None:
 
 
 def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dict:
-    """The equations of the run, the same-noise comparison and the papers' tables, each folded away."""
+    """The equations of the run, the forward process, the same-noise comparison and the papers' tables,
+    each folded away."""
     ui = {}
     with gr.Accordion("What am I looking at? The equations of this run", open=False):
         ui["explanation"] = gr.Markdown(
@@ -56,6 +57,7 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
             latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
         )
         gr.Markdown((ASSETS / "views_note.md").read_text())
+    ui.update(forward_view.layout(handlers.cache, first, steps))
     with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
         gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
                     "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
