@@ -120,7 +120,7 @@ def test_same_seed_gives_the_same_samples(client):
 def test_no_arguments_run_the_ui_defaults(client):
     summary = client.predict(api_name="/sample")[3]
     assert {k: summary[k] for k in ("model", "sampler", "steps", "eta", "class", "num_samples", "seed")} == {
-        "model": "moons", "sampler": "ddim", "steps": 50, "eta": 0.0, "class": "unconditional",
+        "model": "moons", "sampler": "ddpm", "steps": 100, "eta": None, "class": "unconditional",
         "num_samples": 2000, "seed": 0,
     }
     assert summary["show_x0"] is False and summary["field"] == "off"

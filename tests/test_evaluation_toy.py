@@ -29,7 +29,7 @@ def test_the_report_gives_strays_and_precision_recall_for_each_setting(report):
         precision, recall = report.precision_recall[key]
         assert 0.0 <= share < 0.2 and 0.7 < precision <= 1.0 and 0.7 < recall <= 1.0, key
     lines = "\n".join(report.lines(("upper moon", "lower moon")))
-    assert "DDIM, 10 steps, 600 points" in lines and "app default: DDIM-50, 2000 points" in lines
+    assert "DDIM, 10 steps, 600 points" in lines and "app default: DDPM-100, 2000 points" in lines
     assert f"strays {100 * report.strays['ddim']:4.1f}%" in lines
 
 

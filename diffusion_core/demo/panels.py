@@ -11,7 +11,9 @@ from ..samplers import SAMPLERS as SAMPLER_NAMES
 from ..samplers import sampler_label
 from . import explain, forward_view
 from .handlers import Handlers
-from .requests import MAX_GUIDANCE, UNCONDITIONAL
+from .requests import MAX_GUIDANCE, SAMPLE_INPUTS, UNCONDITIONAL
+
+SAMPLE_DEFAULTS = {spec.name: spec.default for spec in SAMPLE_INPUTS}
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLERS = [(sampler_label(name), name) for name in SAMPLER_NAMES]
@@ -53,7 +55,7 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
     ui = {}
     with gr.Accordion("What am I looking at? The equations of this run", open=False):
         ui["explanation"] = gr.Markdown(
-            handlers.explain_run(first.name, "ddim", steps, 0.0, UNCONDITIONAL, 3.0),
+            handlers.explain_run(first.name, SAMPLE_DEFAULTS["sampler"], steps, 0.0, UNCONDITIONAL, 3.0),
             latex_delimiters=explain.LATEX_DELIMITERS, elem_id="explanation",
         )
         gr.Markdown((ASSETS / "views_note.md").read_text())

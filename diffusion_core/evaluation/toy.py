@@ -19,7 +19,7 @@ FRESH_SEEDS = tuple(10_000 + k for k in range(5))
 REFERENCE_SEED = 20_000
 STEPS_SWEEP_POINTS = 2000  # per run of the steps sweep (every sampler at 10/20/50 steps, DDPM at all T)
 # The run the app opens with (its Run button before any change; tests/test_evaluation_toy.py checks the two agree).
-APP_DEFAULT = {"sampler": "ddim", "steps": 50, "n": 2000}
+APP_DEFAULT = {"sampler": "ddpm", "steps": 100, "n": 2000}
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,8 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
     seconds, ratios, strays, coverage = {}, {}, {}, {}
     for setting in fidelity_settings(settings):
         key, start = setting["key"], time.perf_counter()
-        generated = pipeline.generate(setting["n"], sampler=setting["sampler"], steps=setting["steps"],
-                                      seed=settings.seed)
+        steps = setting["steps"] and min(setting["steps"], pipeline.schedule.num_train_steps)  # as the app clamps
+        generated = pipeline.generate(setting["n"], sampler=setting["sampler"], steps=steps, seed=settings.seed)
         if key != "app":
             seconds[key] = time.perf_counter() - start
             ratios[key] = sliced_wasserstein_ratio(generated, fresh, settings.num_directions).ratio
