@@ -194,3 +194,48 @@ class Trainer:
         self.step = int(meta["step"])
         self.seconds = float(meta["seconds"])
         self.losses = [float(v) for v in meta["losses"]]
+
+
+def timestep_losses(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    prediction: str,
+    x0: torch.Tensor,
+    labels: torch.Tensor | None,
+    buckets: int = 20,
+    seed: int = 0,
+) -> list[float]:
+    """The training loss of `model` on x0 per band of timesteps: for each of `buckets` equal bands of
+    0..T-1, every sample noised at a t drawn within the band, the mean squared error of the prediction
+    target. Where it is high the model struggles (seed 001's per-timestep view of the loss)."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    x0 = x0.to(device)
+    labels = None if labels is None else labels.to(device)
+    edges = torch.linspace(0, schedule.num_train_steps, buckets + 1).round().long().tolist()
+    shape = (x0.shape[0],) + (1,) * (x0.dim() - 1)
+    losses = []
+    model.eval()
+    with torch.inference_mode():
+        for low, high in zip(edges, edges[1:]):
+            t = torch.randint(low, max(high, low + 1), (x0.shape[0],), generator=generator).to(device)
+            noise = torch.randn(x0.shape, generator=generator).to(device)
+            sqrt_ab = schedule.sqrt_alphas_cumprod.to(device)[t].reshape(shape)
+            sqrt_1m_ab = schedule.sqrt_one_minus_alphas_cumprod.to(device)[t].reshape(shape)
+            target = prediction_target(prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
+            output = model(sqrt_ab * x0 + sqrt_1m_ab * noise, t, labels)
+            losses.append(float((output.float() - target).square().mean()))
+    return losses
+
+
+def loss_curve(losses: list[float], points: int = 200) -> tuple[list[int], list[float]]:
+    """The per-step training losses as at most `points` window means: (the window's last step, its mean)."""
+    if not losses:
+        return [], []
+    width = max(1, math.ceil(len(losses) / points))
+    steps, means = [], []
+    for start in range(0, len(losses), width):
+        window = losses[start:start + width]
+        steps.append(start + len(window))
+        means.append(sum(window) / len(window))
+    return steps, means

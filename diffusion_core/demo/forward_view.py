@@ -9,7 +9,8 @@ import gradio as gr
 
 from ..samplers import make_timesteps
 from ..schedules import BETA_SCHEDULES
-from . import forward
+from ..weights.curves import read_loss_curve
+from . import forward, tables
 from .cache import ModelCache
 from .handlers import Handlers, user_errors
 from .requests import known_model, number
@@ -60,6 +61,12 @@ class ForwardHandlers:
         return forward.schedules_figure(steps_t, own, visited)
 
 
+def loss_chart(cache: ModelCache, model: str):
+    """The model's loss curve figure, or None where its folder has none."""
+    folder = cache.folder(model) if model in cache.names() else None
+    return tables.loss_figure(read_loss_curve(folder)) if folder is not None else None
+
+
 def agreement_words(run: forward.ForwardRun) -> str:
     """The reverse-against-forward figures in a sentence (or why there are none)."""
     figures = forward.agreement(run)
@@ -94,6 +101,10 @@ def layout(cache: ModelCache, first, steps: int) -> dict:
         chart = forward.schedules_figure(own.num_train_steps, own, make_timesteps(own.num_train_steps, steps))
         ui["forward_schedules"] = gr.Plot(chart, show_label=False, elem_id="schedules")
         gr.Markdown(SCHEDULE_WHY)
+        gr.Markdown("**How this model learned to undo it**: the training loss, and where in t the trained "
+                    "model still errs most (`loss_curve.json`, written by `train_toy.py`).")
+        curve = loss_chart(cache, first.name)
+        ui["loss_chart"] = gr.Plot(curve, show_label=False, visible=curve is not None, elem_id="loss-chart")
         ui["forward_run"] = gr.State(None)
     return ui
 
@@ -110,6 +121,9 @@ def wire(app_handlers: Handlers, controls: dict, ui: dict) -> None:
         validator=app_handlers.admission(len(settings)), js=SCROLL_JS)
     ui["forward_t"].release(handlers.at, [ui["forward_run"], ui["forward_t"]], [ui["live_view"], ui["forward_compare"]],
                             api_name="forward_at", preprocess=False, show_progress="hidden", trigger_mode="always_last")
+    controls["model"].change(lambda model: gr.update(value=(curve := loss_chart(handlers.cache, model)),
+                                                     visible=curve is not None),
+                             controls["model"], ui["loss_chart"], api_visibility="private", show_progress="hidden")
     charted = [controls["model"], ui["forward_T"], controls["sampler"], controls["steps"]]
     gr.on([c.change for c in charted], handlers.schedules, charted, ui["forward_schedules"], api_visibility="private",
           show_progress="hidden", preprocess=False)

@@ -157,3 +157,29 @@ def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, fl
             sampler = LINE_SAMPLERS.get(line, "ddim")
             lines.setdefault(line, []).append((calls.get(name, model_calls(sampler, steps)), value))
     return lines, ddpm
+
+
+def loss_figure(record: dict | None) -> go.Figure | None:
+    """A checkpoint's loss curve (`weights.curves`): the training loss against the step, and the trained
+    model's loss in each band of timesteps; None without a curve."""
+    if not record or not record.get("timestep_loss"):
+        return None
+    from plotly.subplots import make_subplots  # only this figure has two panels
+
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("training loss (window means)",
+                                                           "trained model's loss by timestep band"))
+    if record.get("steps"):
+        figure.add_trace(go.Scatter(x=record["steps"], y=record["loss"], mode="lines", name="training loss",
+                                    line={"color": COLORS["conformity"]}), row=1, col=1)
+    edges = record["timestep_edges"]
+    middles = [(low + high - 1) / 2 for low, high in zip(edges, edges[1:])]
+    widths = [high - low for low, high in zip(edges, edges[1:])]
+    figure.add_trace(go.Bar(x=middles, y=record["timestep_loss"], width=widths, name="loss at t",
+                            marker={"color": COLORS["diversity"]}), row=1, col=2)
+    figure.update_xaxes(title_text="step", row=1, col=1)
+    figure.update_xaxes(title_text="timestep t", row=1, col=2)
+    figure.update_yaxes(type="log", row=1, col=1)
+    figure.update_annotations(font_size=12)
+    figure.update_layout(height=300, showlegend=False, margin={"l": 40, "r": 10, "t": 40, "b": 40},
+                         plot_bgcolor="white")
+    return figure
