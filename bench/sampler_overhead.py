@@ -7,15 +7,19 @@ of 28×28), on the CPU, prints medians over repeats of:
   ours   - the full `diffusion_core.sample` loop
   inside - of `ours`, the time spent inside the model's calls
   loop ms/step - (ours - inside) / steps: what the loop itself adds to each step
-  diffusers - the equivalent DDPMScheduler / DDIMScheduler loop with the same model
+  diffusers - the equivalent diffusers scheduler loop with the same model (DDPMScheduler,
+              DDIMScheduler, DPMSolverMultistepScheduler, HeunDiscreteScheduler,
+              EulerAncestralDiscreteScheduler; Heun's makes one more call than ours, which
+              leaves out the correction from σ > 80)
 and the ratios ours/model and ours/diffusers, all from one process, interleaved.
 
-    python bench/sampler_overhead.py [--repeats 5] [--threads 2]
+    python -m bench.sampler_overhead [--repeats 5] [--threads 2]     # from the repository root
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -23,7 +27,7 @@ import time
 import torch
 from torch import nn
 
-from diffusion_core import NoiseSchedule, sample
+from diffusion_core import NoiseSchedule, model_calls, sample
 from diffusion_core.models import FiLMMLP, MLPConfig, SinusoidalTimeEmbedding
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR
 
@@ -81,11 +85,12 @@ def ours(model, schedule, shape, sampler, steps, labels):
 def diffusers_loop(model, scheduler, shape, steps, labels):
     generator = torch.Generator().manual_seed(0)
     scheduler.set_timesteps(steps)
-    x = torch.randn(shape, generator=generator)
+    x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
+    extra = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
     with torch.inference_mode():
-        for t in scheduler.timesteps:
-            output = model(x, t.expand(shape[0]), labels)
-            x = scheduler.step(output, t, x, generator=generator).prev_sample
+        for t in scheduler.timesteps:  # Heun's list holds each timestep but the first twice
+            output = model(scheduler.scale_model_input(x, t), t.long().expand(shape[0]), labels)
+            x = scheduler.step(output, t, x, **extra).prev_sample
 
 
 def median_seconds(fn, repeats: int) -> list[float]:
@@ -103,7 +108,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from diffusers import DDIMScheduler, DDPMScheduler
+    import diffusers
+
+    # Each sampler of ours, its step count here and diffusers' scheduler for it.
+    samplers = [("ddim", 50, diffusers.DDIMScheduler, {"clip_sample": False}),
+                ("ddpm", 1000, diffusers.DDPMScheduler, {"clip_sample": False}),
+                ("dpmpp_2m", 20, diffusers.DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+                ("heun", 20, diffusers.HeunDiscreteScheduler, {}),
+                ("euler_ancestral", 50, diffusers.EulerAncestralDiscreteScheduler, {})]
 
     torch.manual_seed(0)
     mlp, mlp_note = shipped_mlp()
@@ -115,17 +127,18 @@ def main() -> None:
     ]
     schedule = NoiseSchedule.create("linear", 1000)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}; MLP = {mlp_note}\n")
-    print(f"{'case':<24}{'sampler':<10}{'model s':>9}{'ours s':>9}{'inside s':>10}{'loop ms/step':>14}"
+    print(f"{'case':<24}{'sampler':<20}{'model s':>9}{'ours s':>9}{'inside s':>10}{'loop ms/step':>14}"
           f"{'diffusers s':>13}{'ours/model':>12}{'ours/diffusers':>16}")
     for name, model, shape, labels in cases:
-        for sampler, steps in (("ddim", 50), ("ddpm", 1000)):
-            make = DDIMScheduler if sampler == "ddim" else DDPMScheduler
-            scheduler = make(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False,
-                             timestep_spacing="trailing")
+        for sampler, steps, make, options in samplers:
+            scheduler = make(num_train_timesteps=1000, beta_schedule="linear", timestep_spacing="trailing", **options)
             if steps == 1000 and name.startswith("conv"):
                 steps = 250  # keep the run short; the per-step cost is what matters
             scheduler.set_timesteps(steps)
-            timesteps = scheduler.timesteps.tolist()
+            # The bare model makes our sampler's calls (Heun: two a step, one from σ > 80 and on the last).
+            calls = model_calls(sampler, steps, schedule)
+            timesteps = [int(t) for t in scheduler.timesteps.tolist()][:calls]
+            timesteps += timesteps[-1:] * (calls - len(timesteps))
             x = torch.randn(shape)
             timed = Timed(model)
             variants = {
@@ -144,7 +157,7 @@ def main() -> None:
                         samples["inside"].append(timed.seconds)
                         samples["loop"].append(1e3 * (samples["ours"][-1] - timed.seconds) / steps)
             m = {key: statistics.median(v) for key, v in samples.items()}
-            print(f"{name:<24}{sampler + '-' + str(steps):<10}{m['model']:>9.3f}{m['ours']:>9.3f}"
+            print(f"{name:<24}{sampler + '-' + str(steps):<20}{m['model']:>9.3f}{m['ours']:>9.3f}"
                   f"{m['inside']:>10.3f}{m['loop']:>14.3f}{m['diffusers']:>13.3f}{m['ours'] / m['model']:>12.3f}"
                   f"{m['ours'] / m['diffusers']:>16.3f}")
 
