@@ -79,11 +79,12 @@ def test_a_session_s_film_is_its_own(served):
     alice.predict(500, api_name="/forward_at")  # alice still has hers
 
 
-def test_the_reverse_run_agrees_with_the_forward_process_as_closely_as_eval_says_the_samples_do(served):
-    """At t = T/2 the model's DDPM x_t against q(x_t): no farther than its final samples are from the data
-    (the SW ratio `train_toy.py eval` reports for DDPM over all T)."""
+def test_the_reverse_run_agrees_with_the_forward_process_within_the_models_target(served):
+    """At t = T/2 the model's DDPM x_t against q(x_t): within the SW ratio the models must reach at t = 0
+    (1.2, DDPM over all T). Not within the model's own eval figure (moons: 0.86): this one is measured on
+    the page's 2000 points with 64 directions, eval's on 10,000 with 128, and the smaller sample is noisier."""
     cache = served[0]
     _, run = forward.play(cache, "moons", "cosine", 1000, seed=5)
     report = json.loads((CHECKPOINTS_DIR / "moons" / "eval.json").read_text())
     middle = forward.agreement(run)["t=508"]
-    assert 0.5 < middle <= max(report["sw_ddpm"], 1.2)
+    assert 0.5 < middle <= 1.2 and report["sw_ddpm"] <= 1.2
