@@ -10,7 +10,7 @@ import gradio as gr
 from ..samplers import make_timesteps
 from ..schedules import BETA_SCHEDULES
 from ..weights.curves import read_loss_curve
-from . import forward, tables
+from . import forward, server, tables
 from .cache import ModelCache
 from .handlers import Handlers, user_errors
 from .requests import known_model, number
@@ -105,7 +105,8 @@ def layout(cache: ModelCache, first, steps: int) -> dict:
                     "model still errs most (`loss_curve.json`, written by `train_toy.py`).")
         curve = loss_chart(cache, first.name)
         ui["loss_chart"] = gr.Plot(curve, show_label=False, visible=curve is not None, elem_id="loss-chart")
-        ui["forward_run"] = gr.State(None)
+        # ~1 MB a session (60 frames and the reverse run's, float16): dropped after a while, as the last run is.
+        ui["forward_run"] = gr.State(None, time_to_live=server.RUN_TTL_S)
     return ui
 
 
