@@ -25,7 +25,7 @@ from .parameterization import (
     to_x0_eps,
 )
 from .schedules import NoiseSchedule
-from .solvers import HEUN_MAX_SIGMA, DPMSolverPP2M, euler_ancestral_step, heun_step, karras_sigma
+from .solvers import DPMSolverPP2M, euler_ancestral_step, heun_corrects, heun_step
 
 SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "heun", "euler_ancestral")
 SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "heun": "Heun",
@@ -96,7 +96,7 @@ def model_calls(sampler: str, steps: int, schedule: NoiseSchedule | None = None,
         return 2 * steps - 1
     alphas_cumprod = schedule.alphas_cumprod_float64()
     timesteps = make_timesteps(schedule.num_train_steps, steps, spacing)
-    return steps + sum(karras_sigma(float(alphas_cumprod[t])) <= HEUN_MAX_SIGMA for t in timesteps[:-1])
+    return steps + sum(heun_corrects(float(alphas_cumprod[t])) for t in timesteps[:-1])
 
 
 def make_generator(generator: torch.Generator | int | None) -> torch.Generator:

@@ -69,6 +69,11 @@ class DPMSolverPP2M:
         return ratio * x + math.sqrt(ab_next) * -math.expm1(-h) * data
 
 
+def heun_corrects(alpha_cumprod: float) -> bool:
+    """Whether Heun's step from this noise level makes its second model call (σ ≤ HEUN_MAX_SIGMA)."""
+    return karras_sigma(alpha_cumprod) <= HEUN_MAX_SIGMA
+
+
 def heun_step(
     x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, ab: float, ab_next: float, denoise_next: DenoiseAt
 ) -> tuple[torch.Tensor, bool]:
@@ -83,7 +88,7 @@ def heun_step(
     alpha_next = math.sqrt(ab_next)
     sigma, sigma_next = karras_sigma(ab), karras_sigma(ab_next)
     euler = alpha_next * x0 + math.sqrt(1.0 - ab_next) * eps
-    if sigma > HEUN_MAX_SIGMA:
+    if not heun_corrects(ab):
         return euler, False
     _, eps_next = denoise_next(euler)
     # x̃ = x̂0 + σ ε̂, so x̃_next = x̂0 + σ ε̂ + (σ_next - σ)(ε̂ + ε̂')/2, in x_next = √ᾱ_next x̃_next.

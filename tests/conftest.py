@@ -36,12 +36,19 @@ def fake_hub(monkeypatch, tmp_path):
 # The app served on 127.0.0.1 (one per test module), and Chromium for the browser tests (each browser
 # test module skips itself first where Chromium or playwright is missing).
 @pytest.fixture(scope="module")
-def app_url():
+def served_app():
+    """(the serving cache, the app's URL, the Blocks) of the module's app."""
     threads = torch.get_num_threads()
-    demo, url = launch_app(serving_cache())
-    yield url
+    cache = serving_cache()
+    demo, url = launch_app(cache)
+    yield cache, url, demo
     demo.close()
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def app_url(served_app):
+    return served_app[1]
 
 
 @pytest.fixture(scope="module")

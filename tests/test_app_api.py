@@ -11,8 +11,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import httpx
 import numpy as np
 import pytest
-import torch
-from app_standins import launch_app, serving_cache
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -22,13 +20,8 @@ ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_sampl
 
 
 @pytest.fixture(scope="module")
-def served():
-    threads = torch.get_num_threads()
-    cache = serving_cache()
-    demo, url = launch_app(cache)
-    yield cache, url
-    demo.close()
-    torch.set_num_threads(threads)
+def served(served_app):
+    return served_app[:2]
 
 
 @pytest.fixture(scope="module")

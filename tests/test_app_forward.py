@@ -9,8 +9,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import numpy as np
 import pytest
-import torch
-from app_standins import launch_app, serving_cache
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from wire_decode import decode_points
@@ -20,13 +18,8 @@ from diffusion_core.weights.pipeline import CHECKPOINTS_DIR
 
 
 @pytest.fixture(scope="module")
-def served():
-    threads = torch.get_num_threads()
-    cache = serving_cache()
-    demo, url = launch_app(cache)
-    yield cache, url
-    demo.close()
-    torch.set_num_threads(threads)
+def served(served_app):
+    return served_app[:2]
 
 
 def points(frame) -> np.ndarray:

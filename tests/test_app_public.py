@@ -25,13 +25,8 @@ GOOD = ("moons", "ddim", 5, 0.0, "unconditional", 0.0, 50, 0, False, "off")
 
 
 @pytest.fixture(scope="module")
-def served():
-    threads = torch.get_num_threads()
-    cache = serving_cache()
-    demo, url = launch_app(cache)
-    yield cache, url, demo
-    demo.close()
-    torch.set_num_threads(threads)
+def served(served_app):
+    return served_app
 
 
 def visitor(url: str, address: str, downloads: Path | None = None) -> Client:

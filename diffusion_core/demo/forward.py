@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from ..data import toy_dataset
 from ..evaluation.metrics import SlicedWassersteinReference
@@ -25,6 +26,7 @@ from ..forward import forward_frames, forward_timesteps, schedule_curves
 from ..schedules import BETA_SCHEDULES, NoiseSchedule
 from . import plots
 from .cache import ModelCache
+from .live import data_background
 from .requests import RequestError, known_model, number, shown
 from .wire import frame_message
 
@@ -49,12 +51,25 @@ class ForwardRun:
     num_train_steps: int
     timesteps: tuple[int, ...]
     frames: tuple[np.ndarray, ...]
+    alphas_cumprod: tuple[float, ...]  # ᾱ_t at each of the film's timesteps, for the frames' titles
     reverse: dict[int, np.ndarray]  # t -> reverse x_t (2D models on their own schedule only)
+    ratios: dict[int, float]  # t -> SW ratio of reverse to forward x_t, at AGREEMENT_AT of T
     seed: int
 
     def nearest(self, t: int) -> int:
         """The index of the film's timestep closest to t."""
-        return int(np.argmin(np.abs(np.asarray(self.timesteps) - t)))
+        return _nearest(self.timesteps, t)
+
+    def ratio(self, t: int) -> float:
+        """The SW ratio of the reverse x_t to fresh forward x_t (kept from `play` at AGREEMENT_AT of T)."""
+        if t not in self.ratios:
+            schedule = NoiseSchedule.create(self.schedule, self.num_train_steps)
+            self.ratios[t] = _ratio(self.dataset, schedule, len(self.frames[0]), t, self.reverse[t])
+        return self.ratios[t]
+
+
+def _nearest(timesteps, t: int) -> int:
+    return int(np.argmin(np.abs(np.asarray(timesteps) - t)))
 
 
 def check_forward(cache: ModelCache, model, schedule, num_train_steps, seed) -> tuple[str, str, int, int]:
@@ -80,11 +95,13 @@ def play(cache: ModelCache, model, schedule, num_train_steps, seed=0) -> tuple[s
     own = pipeline.schedule.kind == kind and pipeline.schedule.num_train_steps == steps
     dataset = info.dataset if info.kind == "points" else None
     reverse = _reverse(pipeline, len(x0), timesteps, seed) if own and dataset is not None else {}
-    run = ForwardRun(model, info.kind, dataset, kind, steps, tuple(timesteps), frames, reverse, seed)
+    alphas_cumprod = tuple(float(chosen.alphas_cumprod_float64()[t]) for t in timesteps)
+    compared = {timesteps[_nearest(timesteps, round(f * (steps - 1)))] for f in AGREEMENT_AT}
+    ratios = {t: _ratio(dataset, chosen, len(x0), t, reverse[t]) for t in sorted(compared) if t in reverse}
+    run = ForwardRun(model, info.kind, dataset, kind, steps, tuple(timesteps), frames, alphas_cumprod, reverse,
+                     ratios, seed)
     film = [_frame(served, run, k) for k in range(len(timesteps))]
-    background = plots.background(served.picture.data, served.picture.labels, served.picture.limit,
-                                  f"{model}:-1") if served.picture is not None else None
-    return frame_message(film, mode="replace", final=True, background=background), run
+    return frame_message(film, mode="replace", final=True, background=data_background(served, None)), run
 
 
 def frame_at(cache: ModelCache, run: ForwardRun | None, t) -> str:
@@ -95,15 +112,8 @@ def frame_at(cache: ModelCache, run: ForwardRun | None, t) -> str:
 
 
 def agreement(run: ForwardRun) -> dict[str, float]:
-    """{"t=250": SW ratio of the reverse x_t to fresh forward x_t, ...} at AGREEMENT_AT of T (2D, own schedule)."""
-    if not run.reverse:
-        return {}
-    figures = {}
-    for fraction in AGREEMENT_AT:
-        t = run.timesteps[run.nearest(round(fraction * (run.num_train_steps - 1)))]
-        if t in run.reverse:
-            figures[f"t={t}"] = round(_ratio(run, t), 3)
-    return figures
+    """{"t=254": SW ratio of the reverse x_t to fresh forward x_t, ...} at AGREEMENT_AT of T (2D, own schedule)."""
+    return {f"t={t}": round(value, 3) for t, value in run.ratios.items()}
 
 
 def comparison_figure(cache: ModelCache, run: ForwardRun | None, t) -> go.Figure | None:
@@ -117,7 +127,7 @@ def comparison_figure(cache: ModelCache, run: ForwardRun | None, t) -> go.Figure
     title = f"t = {t} of {run.num_train_steps}"
     if t in run.reverse:
         traces.append(_cloud(run.reverse[t], "reverse: the model's DDPM run at the same t", "#e8590c"))
-        title += f" · SW ratio {_ratio(run, t):.2f}"
+        title += f" · SW ratio {run.ratio(t):.2f}"
     limit = max(cache.served(run.model).view_limit, 3.0)
     axis = {"range": [-limit, limit], "zeroline": False, "gridcolor": "#eceff4"}
     layout = {"title": {"text": title, "font": {"size": 13}}, "xaxis": {**axis, "constrain": "domain"},
@@ -130,8 +140,6 @@ def comparison_figure(cache: ModelCache, run: ForwardRun | None, t) -> go.Figure
 def schedules_figure(num_train_steps: int, own: NoiseSchedule | None = None, visited: list[int] | None = None):
     """ᾱ_t, β_t and log-SNR_t of the three schedules at T steps; the model's own schedule drawn thick and
     the sampler's visited timesteps marked on its ᾱ curve."""
-    from plotly.subplots import make_subplots  # plotly's helper module, only this figure needs it
-
     # Short titles: three panels share a phone's width too.
     figure = make_subplots(rows=1, cols=3, subplot_titles=("ᾱ_t (signal)", "β_t (log)", "log-SNR_t"))
     own_kind = own.kind if own is not None and own.num_train_steps == num_train_steps else None
@@ -178,18 +186,16 @@ def _reverse(pipeline, n: int, timesteps: list[int], seed: int) -> dict[int, np.
     return kept
 
 
-def _ratio(run: ForwardRun, t: int) -> float:
+def _ratio(dataset: str, schedule: NoiseSchedule, n: int, t: int, reverse: np.ndarray) -> float:
     """SW ratio of the reverse cloud at t to forward clouds at t from fresh data and fresh noise."""
-    schedule = NoiseSchedule.create(run.schedule, run.num_train_steps)
-    fresh = [next(forward_frames(toy_dataset(run.dataset, len(run.frames[0]), seed)[0], schedule, [t],
+    fresh = [next(forward_frames(toy_dataset(dataset, n, seed)[0], schedule, [t],
                                  torch.Generator().manual_seed(seed + NOISE_SEED_OFFSET)))[1] for seed in FRESH_SEEDS]
     reference = SlicedWassersteinReference(fresh, num_directions=64)
-    return reference.ratio(torch.from_numpy(run.reverse[t].astype(np.float32))).ratio
+    return reference.ratio(torch.from_numpy(reverse.astype(np.float32))).ratio
 
 
 def _frame(served, run: ForwardRun, index: int) -> dict:
-    t = run.timesteps[index]
-    ab = float(NoiseSchedule.create(run.schedule, run.num_train_steps).alphas_cumprod_float64()[t])
+    t, ab = run.timesteps[index], run.alphas_cumprod[index]
     title = f"forward q(x_t | x₀) · {run.schedule}, T = {run.num_train_steps} · t = {t} · ᾱ_t = {ab:.3g}"
     x, progress, count = run.frames[index].astype(np.float32), t / max(1, run.num_train_steps - 1), len(run.timesteps)
     if run.kind == "images":

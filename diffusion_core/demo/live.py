@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
+from ..samplers import sampler_label
 from . import plots
 from .cache import ModelCache, ModelInfo, ServedModel
 from .field import field_payload, grid_points, score_fields
@@ -39,7 +40,6 @@ from .frames import (
     write_gif,
 )
 from .quality import quality_figures
-from ..samplers import sampler_label
 from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
 from .wire import frame_message
@@ -111,7 +111,8 @@ def _field_function(served: ServedModel, request: SampleRequest):
     return field_at
 
 
-def _background(served: ServedModel, label_index: int | None) -> dict | None:
+def data_background(served: ServedModel, label_index: int | None) -> dict | None:
+    """The canvas's faint data picture for a model and class (None without one)."""
     picture = served.picture
     if picture is None:
         return None
@@ -140,7 +141,7 @@ def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL)
         title = (f"{name}: {info.default_samples} tiles of pure noise x_T, where a run starts. "
                  "Press Run to watch them become characters.")
         frame = plots.images_frame(np.clip(noise, -1.0, 1.0), title, 0.0, 0, 1, info.num_train_steps - 1)
-    return frame_message([frame], mode="replace", background=_background(served, label_index))
+    return frame_message([frame], mode="replace", background=data_background(served, label_index))
 
 
 @dataclass(eq=False)
@@ -227,7 +228,7 @@ def run_sample(
     start = time.perf_counter()
     served = cache.served(request.model)
     steps = served.pipeline.trajectory(request.num_samples, **request.sampler_options())
-    background = _background(served, request.label_index)
+    background = data_background(served, request.label_index)
     field_at = _field_function(served, request) if served.info.kind == "points" else None
     make_frame = functools.partial(_frame, served, request.sampler, field_at)
     mailbox = _Mailbox()

@@ -12,15 +12,15 @@ Both return plotly figures (or None when the checkpoint has not been evaluated).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ..evaluation.sweep import LINE_SAMPLERS
 from ..samplers import model_calls
-from ..weights.checkpoint import EVAL_NAME
+from ..weights.checkpoint import EVAL_NAME, read_record
 
 COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
 _RUN_NAME = re.compile(r"(?P<line>.+), (?P<steps>\d+) steps")
@@ -31,11 +31,7 @@ _LINE_NAMES = {"DDIM eta=0": "DDIM η=0", "DDIM eta=1": "DDIM η=1", "Euler ance
 
 def read_eval(folder: Path | str) -> dict | None:
     """The parsed eval.json of a checkpoint folder, or None if it is missing or unreadable."""
-    try:
-        report = json.loads((Path(folder) / EVAL_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) else None
+    return read_record(Path(folder) / EVAL_NAME)
 
 
 def _layout(title: str, x_title: str, y_title: str, **extra) -> dict:
@@ -164,8 +160,6 @@ def loss_figure(record: dict | None) -> go.Figure | None:
     model's loss in each band of timesteps; None without a curve."""
     if not record or not record.get("timestep_loss"):
         return None
-    from plotly.subplots import make_subplots  # only this figure has two panels
-
     figure = make_subplots(rows=1, cols=2, subplot_titles=("training loss (window means)",
                                                            "trained model's loss by timestep band"))
     if record.get("steps"):

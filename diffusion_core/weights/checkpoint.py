@@ -189,6 +189,16 @@ def is_diffusion_checkpoint(folder: Path | str) -> bool:
     return not isinstance(values, dict) or "schedule" in values or "architecture" in values
 
 
+def read_record(path: Path | str) -> dict | None:
+    """A JSON object stored beside the weights (eval.json, loss_curve.json, ...), or None if the file is
+    missing, unreadable or not an object."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def list_checkpoints(root: Path | str) -> list[Path]:
     """The diffusion checkpoint folders directly under `root`, sorted by name; [] if root is missing.
 

@@ -16,7 +16,7 @@ from torch import nn
 from ..schedules import NoiseSchedule
 from ..training import loss_curve, timestep_losses
 from .atomic import write_file_atomically
-from .checkpoint import STATE_META_NAME
+from .checkpoint import STATE_META_NAME, read_record
 
 LOSS_CURVE_NAME = "loss_curve.json"
 BUCKETS = 20
@@ -24,11 +24,7 @@ BUCKETS = 20
 
 def read_loss_curve(folder: Path | str) -> dict | None:
     """The parsed loss_curve.json of a checkpoint folder, or None if missing or unreadable."""
-    try:
-        record = json.loads((Path(folder) / LOSS_CURVE_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+    return read_record(Path(folder) / LOSS_CURVE_NAME)
 
 
 def write_loss_curve(
@@ -44,10 +40,8 @@ def write_loss_curve(
     step curve of `losses` (None: the folder's training state's, else the curve already written)."""
     folder = Path(folder)
     if losses is None:
-        try:
-            losses = json.loads((folder / STATE_META_NAME).read_text())["losses"]
-        except (OSError, ValueError, KeyError, TypeError):
-            losses = None
+        losses = (read_record(folder / STATE_META_NAME) or {}).get("losses")
+        losses = losses if isinstance(losses, list) else None
     if losses is not None:
         steps, values = loss_curve([float(v) for v in losses])
     else:
