@@ -13,7 +13,7 @@ from PIL import Image
 from wire_decode import decode_arrows, decode_points
 
 from diffusion_core.data import toy_dataset
-from diffusion_core.demo import live, quality
+from diffusion_core.demo import live, plots, quality
 from diffusion_core.demo.cache import ModelCache, ModelInfo
 from diffusion_core.demo.frames import SEND_INTERVAL_S, keyframe_indices
 from diffusion_core.demo.requests import RequestError, validate_request
@@ -113,7 +113,7 @@ def test_a_lone_run_samples_on_every_core_and_two_runs_split_them():
 
 
 def test_closing_the_stream_stops_the_sampling_thread(cache):
-    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=500), cache)
     next(stream)
     stream.close()
     deadline = time.time() + 10
@@ -282,3 +282,29 @@ def test_the_gif_carries_the_guess_when_it_was_shown(cache, tmp_path):
             sizes.append(gif.size)
     (w0, h0), (w1, h1) = sizes
     assert w1 / h1 > 1.5 * w0 / h0  # twice as wide a picture: x_t and the guess side by side
+
+
+def test_scrubbing_a_run_with_the_field_on_shows_its_arrows_at_that_frame(cache):
+    updates = run(cache, steps=5, field="all")
+    streamed = [f for u in updates for f in json.loads(u.message)["frames"]]
+    for position in (0, 2, 4):
+        scrubbed = json.loads(live.scrub_message(cache, updates[-1].run, position))["frames"][0]
+        assert scrubbed["field"] == streamed[position]["field"]
+    plain = run(cache, steps=5)[-1]
+    assert "field" not in json.loads(live.scrub_message(cache, plain.run, 2))["frames"][0]
+
+
+def test_the_gif_carries_the_field_when_it_was_shown(cache, tmp_path):
+    def pixels_of(path, color: str) -> int:
+        target = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)])
+        with Image.open(path) as gif:
+            gif.seek(gif.n_frames // 2)
+            rgb = np.asarray(gif.convert("RGB")).astype(int)[22:]  # below the caption's dark text
+        return int((np.abs(rgb - target).max(axis=-1) < 24).sum())
+
+    gifs = {mode: live.trajectory_gif(cache, run(cache, steps=6, num_samples=50, seed=4, field=mode)[-1].run,
+                                      folder=tmp_path) for mode in ("off", "guided", "all")}
+    guided, conditional = plots.ARROW_COLORS["guided"], plots.ARROW_COLORS["conditional"]
+    assert pixels_of(gifs["off"], guided) < 20 and pixels_of(gifs["off"], conditional) < 20
+    assert pixels_of(gifs["guided"], guided) > 300 and pixels_of(gifs["guided"], conditional) < 20
+    assert pixels_of(gifs["all"], conditional) > 300

@@ -56,12 +56,18 @@ def score_fields(
     return {"conditional": conditional, "unconditional": unconditional, "guided": guided}
 
 
+def shown_fields(fields: dict[str, torch.Tensor], mode: str) -> dict[str, torch.Tensor]:
+    """The fields `mode` shows: none when off, the one the sampler follows for "guided", else all."""
+    if mode == "off":
+        return {}
+    if mode == "guided":
+        return {"guided": fields.get("guided", fields["unconditional"])}
+    return fields
+
+
 def field_payload(fields: dict[str, torch.Tensor], mode: str, size: int = GRID_SIZE) -> dict | None:
     """The frame's `field` entry: the grid size and the encoded arrows the mode asks for."""
-    if mode == "off":
+    chosen = shown_fields(fields, mode)
+    if not chosen:
         return None
-    if mode == "guided":
-        chosen = {"guided": fields.get("guided", fields["unconditional"])}
-    else:
-        chosen = fields
     return {"size": size, **{name: encode_arrows(vectors) for name, vectors in chosen.items()}}

@@ -76,12 +76,16 @@ class StoredFrame:
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A finished run's keyframes and what is needed to redraw them (model name, sampler, picture info)."""
+    """A finished run's keyframes and what is needed to redraw them: the model, the sampler and, for
+    the learned field's arrows, the field mode, class and guidance weight the run showed."""
 
     run_id: str
     model: str
     sampler: str
     frames: tuple[StoredFrame, ...]
+    field: str = "off"
+    label_index: int | None = None
+    guidance: float = 0.0
 
 
 def write_gif(pictures: Sequence[Image.Image], path: Path, frame_ms: int = 70, hold_ms: int = 1500) -> Path:

@@ -30,7 +30,7 @@ from ..evaluation.pictures import image_grid
 from ..samplers import sampler_label
 from . import plots
 from .cache import ModelCache, ModelInfo, ServedModel
-from .field import field_payload, grid_points, score_fields
+from .field import field_payload, grid_points, score_fields, shown_fields
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
@@ -96,17 +96,17 @@ def _frame(
     return plots.points_frame(x, served.view_limit, title, progress, index, num_steps, t, x0, arrows)
 
 
-def _field_function(served: ServedModel, request: SampleRequest):
-    """`t -> field payload` for a 2D run with the field on (the arrows at the step's timestep), else None."""
-    if request.field == "off":
+def _field_function(served: ServedModel, mode: str, label_index: int | None, guidance: float, encode: bool = True):
+    """`t -> field` for a 2D model with the field on (the arrows at timestep t), else None: the frame's
+    encoded payload, or with `encode=False` the score vectors by name (for the GIF)."""
+    if mode == "off" or served.info.kind != "points":
         return None
     pipeline = served.pipeline
     points = grid_points(served.view_limit)
 
     def field_at(t: int) -> dict | None:
-        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t,
-                              request.label_index, request.guidance)
-        return field_payload(fields, request.field)
+        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance)
+        return field_payload(fields, mode) if encode else shown_fields(fields, mode)
 
     return field_at
 
@@ -229,7 +229,7 @@ def run_sample(
     served = cache.served(request.model)
     steps = served.pipeline.trajectory(request.num_samples, **request.sampler_options())
     background = data_background(served, request.label_index)
-    field_at = _field_function(served, request) if served.info.kind == "points" else None
+    field_at = _field_function(served, request.field, request.label_index, request.guidance)
     make_frame = functools.partial(_frame, served, request.sampler, field_at)
     mailbox = _Mailbox()
     worker = threading.Thread(
@@ -256,7 +256,8 @@ def run_sample(
         raise mailbox.error
     final_message = _run_message(batch, counts.messages == 0, background, final=True)
     counts.frames, counts.messages = counts.frames + len(batch), counts.messages + 1
-    run = StoredRun(uuid.uuid4().hex, request.model, request.sampler, tuple(mailbox.keyframes))
+    run = StoredRun(uuid.uuid4().hex, request.model, request.sampler, tuple(mailbox.keyframes), request.field,
+                    request.label_index, request.guidance)
     yield _result(request, served, mailbox, final_message, run, start, counts, cache.root / JUDGE_NAME)
 
 
@@ -339,7 +340,9 @@ def scrub_message(cache: ModelCache, run: StoredRun | None, position) -> str:
     frame = run.frames[number(position, "frame", 0, len(run.frames) - 1, whole=True)]
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
-    payload = _frame(cache.served(run.model), run.sampler, None, frame.index, frame.num_steps, frame.t, x, x0)
+    served = cache.served(run.model)
+    field_at = _field_function(served, run.field, run.label_index, run.guidance)
+    payload = _frame(served, run.sampler, field_at, frame.index, frame.num_steps, frame.t, x, x0)
     return frame_message([payload], mode="replace", final=True)
 
 
@@ -350,8 +353,10 @@ def trajectory_gif(cache: ModelCache, run: StoredRun | None, folder: Path = RESU
     pictures = []
     if served.info.kind == "points":
         backdrop = plots.backdrop(served.picture, served.view_limit)
+        field_at = _field_function(served, run.field, run.label_index, run.guidance, encode=False)
         for frame in run.frames:
-            raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, backdrop)
+            raster = backdrop if field_at is None else plots.arrows_raster(backdrop, field_at(frame.t))
+            raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, raster)
             if frame.x0 is not None:  # the guess x̂0 was on: it is in the GIF too, in the canvas's crimson
                 raster = plots.points_raster(frame.x0.astype(np.float32), served.view_limit, raster,
                                              color=plots.GUESS_COLOR)

@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw
 
 from ..evaluation.pictures import image_grid
 from ..samplers import sampler_label
-from .wire import b64, encode_points
+from .field import GRID_SIZE
+from .wire import b64, encode_points, relative_arrows
 
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
 CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -207,6 +208,37 @@ def points_raster(points: np.ndarray, limit: float, backdrop: np.ndarray, dot: i
         for dc in range(dot):
             picture[np.minimum(rows + dr, size - 1), np.minimum(cols + dc, size - 1)] = colour
     return picture
+
+
+# The field's colours and drawing order, as the live canvas's FIELD_STYLES.
+ARROW_COLORS = {"unconditional": "#9ca3af", "conditional": "#f59f00", "guided": "#111827"}
+
+
+def arrows_raster(backdrop: np.ndarray, fields: dict, grid: int = GRID_SIZE) -> np.ndarray:
+    """The learned field's arrows (`fields`: name → score vectors (grid², 2) on `field.grid_points`)
+    drawn over a copy of `backdrop` (size, size, 3) as the canvas draws them: one arrow per grid point,
+    its length relative to the longest of its field (`wire.relative_arrows`), the guided field on top."""
+    image = Image.fromarray(backdrop)
+    draw = ImageDraw.Draw(image)
+    side = backdrop.shape[0]
+    cell = side / (grid + 1)
+    reach = 0.9 * cell
+    for name, color in ARROW_COLORS.items():
+        if name not in fields:
+            continue
+        arrows = relative_arrows(fields[name]).numpy() * reach
+        for k, (dx, dy) in enumerate(arrows):
+            x, y = (k % grid + 1) * cell, side - (k // grid + 1) * cell
+            end = (x + dx, y - dy)
+            length = float(np.hypot(dx, dy))
+            if length < 2:
+                draw.rectangle((x - 1, y - 1, x + 1, y + 1), fill=color)
+                continue
+            ux, uy, head = dx / length, -dy / length, min(8.0, 0.45 * length)
+            draw.line([(x, y), end], fill=color, width=2)
+            draw.line([(end[0] - head * (ux - 0.5 * uy), end[1] - head * (uy + 0.5 * ux)), end,
+                       (end[0] - head * (ux + 0.5 * uy), end[1] - head * (uy - 0.5 * ux))], fill=color, width=2)
+    return np.asarray(image)
 
 
 def captioned(picture: np.ndarray, caption: str) -> Image.Image:

@@ -42,8 +42,9 @@ def encode_points(x: np.ndarray, limit: float) -> str:
     return b64(quantized.astype("<i2"))
 
 
-def encode_arrows(vectors: torch.Tensor) -> str:
-    """Vectors (N, 2) as base64 int8 pairs: the direction, with length √(|v| / max|v|) · 127.
+def relative_arrows(vectors: torch.Tensor) -> torch.Tensor:
+    """Vectors (N, 2) as arrows of length √(|v| / max|v|) ≤ 1 in their own directions (all zero when
+    the field is zero or not finite).
 
     The square root keeps short arrows visible beside long ones; lengths are relative
     within one field, so the picture shows where the field is strong, not its units.
@@ -52,10 +53,13 @@ def encode_arrows(vectors: torch.Tensor) -> str:
     norms = vectors.norm(dim=1, keepdim=True)
     largest = float(norms.max()) if len(norms) else 0.0
     if not largest > 0 or not np.isfinite(largest):
-        scaled = torch.zeros_like(vectors)
-    else:
-        scaled = vectors / norms.clamp(min=1e-30) * (norms / largest).sqrt()
-    quantized = torch.clamp(torch.round(scaled * 127), -127, 127).to(torch.int8).numpy()
+        return torch.zeros_like(vectors)
+    return vectors / norms.clamp(min=1e-30) * (norms / largest).sqrt()
+
+
+def encode_arrows(vectors: torch.Tensor) -> str:
+    """Vectors (N, 2) as base64 int8 pairs: `relative_arrows` · 127."""
+    quantized = torch.clamp(torch.round(relative_arrows(vectors) * 127), -127, 127).to(torch.int8).numpy()
     return base64.b64encode(quantized.tobytes()).decode("ascii")
 
 
