@@ -209,7 +209,7 @@ def train(args: argparse.Namespace, command: str) -> Path:
             "command": command,
         }
         saved = replace(config, training=training)
-        card = model_card(saved, None, command).encode()
+        card = model_card(saved, None, command, name=out.name).encode()
         save_checkpoint(out, saved, trainer.ema.state_dict(), trainer.state(), {"README.md": card})
 
     if args.resume and trainer.step > train_config.steps:
@@ -274,7 +274,7 @@ def report_and_card(folder: Path, pipeline: Pipeline, report, passed: bool, pict
     if not args.no_card:
         write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture())
         write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
-        card = model_card(config, report, config.training.get("command", "(unknown)"))
+        card = model_card(config, report, config.training.get("command", "(unknown)"), name=folder.name)
         write_file_atomically(folder / "README.md", card.encode())
     return passed
 

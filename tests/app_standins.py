@@ -45,6 +45,7 @@ class ImagePipeline:
 
     sample_shape = (1, 28, 28)
     dataset = None
+    prediction = "epsilon"
 
     def __init__(self, model: nn.Module | None = None, class_names=tuple("ABCDEFGHIJ"), num_train_steps=1000):
         self.class_names = tuple(class_names)

@@ -40,3 +40,13 @@ def test_targets_need_few_strays_as_well_as_a_low_sw_ratio(report):
     assert not meets_targets(dataclasses.replace(good, strays={**good.strays, "ddim": 0.035}))
     assert not meets_targets(dataclasses.replace(good, strays={}))  # an old report without strays
     assert not meets_targets(dataclasses.replace(good, sw_ddim=1.6))
+
+
+def test_the_steps_sweep_gives_each_run_its_stray_share(report):
+    assert set(report.strays_steps) == set(report.sw_steps) == set(report.sweep_calls)
+    assert all(0.0 <= share <= 1.0 for share in report.strays_steps.values())
+    # The trained model on all T is near fresh data's 1%; DDIM on 10 steps strays more (its known blur).
+    assert report.strays_steps["DDPM, 1000 steps"] < 0.05
+    assert report.strays_steps["DDIM eta=0, 10 steps"] > report.strays_steps["DDPM, 1000 steps"]
+    lines = "\n".join(report.lines(("upper moon", "lower moon")))
+    assert f"strays {100 * report.strays_steps['Heun, 20 steps']:4.1f}%" in lines

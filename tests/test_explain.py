@@ -1,6 +1,8 @@
 """The explanation panel follows the controls and carries the seeds' equations."""
 
+from diffusion_core.demo.cache import ModelCache
 from diffusion_core.demo.explain import explanation
+from diffusion_core.demo.handlers import Handlers
 
 
 def test_ddpm_on_all_steps_shows_the_ancestral_step_and_no_respacing():
@@ -32,3 +34,27 @@ def test_guidance_text_names_the_class_and_the_weight():
 def test_every_display_equation_is_closed():
     for args in (("ddpm", 10, 0.0, "a", 2.0, 1000), ("ddim", 5, 1.0, None, 0.0, 50)):
         assert explanation(*args).count("$$") % 2 == 0
+
+
+def test_no_template_braces_survive_into_the_latex():
+    for sampler in ("ddpm", "ddim", "dpmpp_2m", "heun", "euler_ancestral"):
+        for prediction in ("epsilon", "sample", "v_prediction"):
+            text = explanation(sampler, 50, 0.0, "a", 3.0, 1000, prediction=prediction)
+            assert "{{" not in text, (sampler, prediction)  # a format() forgotten: KaTeX draws {{x}} loosely
+
+
+def test_each_prediction_type_shows_the_conversion_the_sampler_applies():
+    eps = explanation("ddim", 50, 0.0, None, 0.0, 1000, prediction="epsilon")
+    x0 = explanation("ddim", 50, 0.0, None, 0.0, 1000, prediction="sample")
+    v = explanation("ddim", 50, 0.0, None, 0.0, 1000, prediction="v_prediction")
+    assert "predicts **the noise**" in eps and "\\hat x_0 = \\frac{x_t - \\sqrt{1-\\bar\\alpha_t}\\,\\hat\\varepsilon}" in eps
+    assert "predicts **the clean sample**" in x0 and "\\hat\\varepsilon = \\frac{x_t - \\sqrt{\\bar\\alpha_t}\\,\\hat x_0}" in x0
+    assert "predicts **the velocity**" in v and "\\hat x_0 = \\sqrt{\\bar\\alpha_t}\\,x_t - \\sqrt{1-\\bar\\alpha_t}\\,\\hat v" in v
+    for text in (eps, x0, v):  # seed 000's view: every prediction is a score model
+        assert "\\nabla_{x_t} \\log p_t(x_t) \\approx -\\frac{\\hat\\varepsilon}{\\sqrt{1-\\bar\\alpha_t}}" in text
+
+
+def test_the_panel_names_what_each_shipped_model_predicts():
+    handlers = Handlers(ModelCache())
+    assert "predicts **the velocity**" in handlers.explain_run("moons", "ddim", 50, 0.0, "none", 0.0)
+    assert "predicts **the noise**" in handlers.explain_run("emnist", "ddim", 50, 0.0, "none", 0.0)

@@ -3,8 +3,15 @@
 import json
 
 import plotly.graph_objects as go
+import pytest
 
-from diffusion_core.demo.tables import guidance_sweep_figure, read_eval, steps_sweep_figure
+from diffusion_core.demo.tables import (
+    guidance_sweep_figure,
+    log_ticks,
+    prediction_figure,
+    read_eval,
+    steps_sweep_figure,
+)
 
 EMNIST_REPORT = {
     "sweep": {
@@ -84,3 +91,40 @@ def test_the_steps_sweep_puts_every_sampler_on_a_line_against_its_network_calls(
     # A report without the calls (before the solvers): Heun's bound of two calls a step but the last.
     del report["sweep_calls"]
     assert list(traces(steps_sweep_figure(report))["Heun"]["x"]) == [19, 39]
+
+
+def _prediction_report(scale: float) -> dict:
+    names = ("DDIM eta=0, 10 steps", "DDIM eta=0, 50 steps", "DDIM eta=1, 10 steps", "DDPM, 1000 steps")
+    return {"sw_steps": {name: scale * (k + 1) for k, name in enumerate(names)},
+            "strays_steps": {name: scale * 0.01 * (k + 1) for k, name in enumerate(names)}}
+
+
+def test_the_prediction_chart_puts_each_target_s_sw_ratio_and_strays_against_steps():
+    figure = prediction_figure({"epsilon": _prediction_report(2.0), "v_prediction": _prediction_report(1.0)})
+    data = figure.to_dict()["data"]
+    eps = [trace for trace in data if trace["name"] == "predicts ε"]
+    assert len(eps) == 2  # one per panel, one legend entry
+    assert [trace["showlegend"] for trace in eps] == [True, False]
+    sw, strays = eps
+    # DDIM η=0 at 10 and 50 steps and DDPM at all T, sorted by steps; η=1 is not the line drawn.
+    assert list(sw["x"]) == [10, 50, 1000] and list(sw["y"]) == [2.0, 4.0, 8.0]
+    assert list(strays["y"]) == pytest.approx([2.0, 4.0, 8.0])  # percent
+    assert list(sw["marker"]["symbol"]) == ["circle", "circle", "diamond"]
+    go.Figure(figure.to_dict())  # plotly's own schema validation
+
+
+def test_the_prediction_chart_needs_two_evaluated_targets():
+    assert prediction_figure({"epsilon": _prediction_report(1.0)}) is None
+    assert prediction_figure({"epsilon": _prediction_report(1.0), "sample": None}) is None
+    old = {"sw_steps": _prediction_report(1.0)["sw_steps"]}  # an eval.json from before the sweep's strays
+    assert prediction_figure({"epsilon": _prediction_report(1.0), "sample": old}) is None
+
+
+def test_log_axes_are_labelled_at_round_counts_that_cover_the_data():
+    assert log_ticks(10, 1000) == [10, 20, 50, 100, 200, 500, 1000]
+    assert log_ticks(18, 98) == [10, 20, 50, 100]
+    assert log_ticks(0.9, 26.0) == [0.5, 1, 2, 5, 10, 20, 50]
+    report = {"sw_steps": {"Heun, 10 steps": 1.7, "Heun, 20 steps": 1.2, "DDPM, 1000 steps": 1.0},
+              "sweep_calls": {"Heun, 10 steps": 18, "Heun, 20 steps": 38}}
+    axis = steps_sweep_figure(report).to_dict()["layout"]["xaxis"]
+    assert list(axis["ticktext"]) == ["10", "20", "50", "100", "200", "500", "1000"]  # not 18 over 20

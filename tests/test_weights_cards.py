@@ -105,3 +105,11 @@ def test_the_root_card_lists_every_model_and_parses(tmp_path):
         "| [emnist](emnist/README.md) | emnist | conformity 85% |",
         "| [moons](moons/README.md) | moons | SW DDPM 1.117 |",
     ]
+
+
+def test_a_variant_s_card_is_titled_by_its_folder_and_names_its_data_set():
+    config = load_config(CHECKPOINTS_DIR / "moons")
+    card = model_card(config, toy_report("moons"), COMMAND, name="moons_epsilon")
+    assert "# moons_epsilon: a class-conditional 2D diffusion model trained on moons" in card
+    assert "- name: moons_epsilon" in card
+    assert "# moons: a class-conditional 2D diffusion model\n" in model_card(config, None, COMMAND)

@@ -43,10 +43,12 @@ COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
 # 1.2 ms an image): a guess at a GPU's speed, not a measurement.
 UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8), "images": StepCost(2.6e-4, 1.2e-4)}
 # The dropdown lists these first, in this order, then any other checkpoint alphabetically.
-PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist")
-# What the page calls them (the API keeps the folder names).
+PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist", "moons_epsilon", "moons_x0")
+# What the page calls them (the API keeps the folder names). moons_epsilon and moons_x0 are moons
+# trained identically but for what the network predicts (the shipped moons predicts v).
 MODEL_LABELS = {"moons": "Two moons", "circles": "Circles", "moons_circles": "Circles vs moons",
-                "swissroll": "Swiss roll", "emnist": "EMNIST characters"}
+                "swissroll": "Swiss roll", "emnist": "EMNIST characters",
+                "moons_epsilon": "Two moons, predicting ε", "moons_x0": "Two moons, predicting x₀"}
 
 
 def model_label(name: str) -> str:
@@ -61,6 +63,7 @@ class ServablePipeline(Protocol):
     schedule: NoiseSchedule
     sample_shape: tuple[int, ...]  # (D,) for points, (C, H, W) for images
     dataset: str | None  # the toy data set a 2D model learned (its picture and quality meter), else None
+    prediction: str  # what the network outputs: "epsilon", "sample" (x0) or "v_prediction"
 
     def trajectory(
         self,
@@ -86,6 +89,7 @@ class ModelInfo:
     dataset: str | None
     max_samples: int
     default_samples: int
+    prediction: str = "epsilon"
 
 
 def describe(name: str, pipeline: ServablePipeline) -> ModelInfo:
@@ -108,6 +112,7 @@ def describe(name: str, pipeline: ServablePipeline) -> ModelInfo:
         dataset=getattr(pipeline, "dataset", None),
         max_samples=max_samples,
         default_samples=default,
+        prediction=getattr(pipeline, "prediction", "epsilon"),
     )
 
 

@@ -15,9 +15,38 @@ FORWARD = (
     "**The forward process** adds Gaussian noise for $T = {T}$ steps, so any $x_t$ can be drawn in one go: "
     "$$x_t = \\sqrt{{\\bar\\alpha_t}}\\,x_0 + \\sqrt{{1-\\bar\\alpha_t}}\\,\\varepsilon, "
     "\\quad \\varepsilon \\sim \\mathcal N(0, I).$$ "
-    "The network learns to predict the noise $\\hat\\varepsilon(x_t, t, c)$; from it comes the guess of "
-    "the clean sample $$\\hat x_0 = \\frac{{x_t - \\sqrt{{1-\\bar\\alpha_t}}\\,\\hat\\varepsilon}}"
-    "{{\\sqrt{{\\bar\\alpha_t}}}}.$$"
+)
+
+# What the network outputs, and how the sampler turns it into the two quantities every update reads,
+# x̂0 and ε̂ (`parameterization.to_x0_eps`); each is affine in the others given x_t and t.
+PREDICTIONS = {
+    "epsilon": (
+        "This network predicts **the noise** $\\hat\\varepsilon(x_t, t, c)$ (DDPM's choice, Ho et al. 2020); "
+        "the sampler reads from it the guess of the clean sample "
+        "$$\\hat x_0 = \\frac{{x_t - \\sqrt{{1-\\bar\\alpha_t}}\\,\\hat\\varepsilon}}{{\\sqrt{{\\bar\\alpha_t}}}},$$ "
+        "which divides by $\\sqrt{{\\bar\\alpha_t}}$: near $t = T$ a small error in $\\hat\\varepsilon$ "
+        "becomes a large one in $\\hat x_0$, which is why $\\hat x_0$ is clipped to the data's range."
+    ),
+    "sample": (
+        "This network predicts **the clean sample** $\\hat x_0(x_t, t, c)$ directly; the sampler reads the "
+        "noise from it, $$\\hat\\varepsilon = \\frac{{x_t - \\sqrt{{\\bar\\alpha_t}}\\,\\hat x_0}}"
+        "{{\\sqrt{{1-\\bar\\alpha_t}}}},$$ which divides by $\\sqrt{{1-\\bar\\alpha_t}}$: near $t = 0$ "
+        "a small error in $\\hat x_0$ becomes a large one in $\\hat\\varepsilon$, the mirror image of "
+        "$\\varepsilon$-prediction's trouble near $t = T$."
+    ),
+    "v_prediction": (
+        "This network predicts **the velocity** $\\hat v \\approx \\sqrt{{\\bar\\alpha_t}}\\,\\varepsilon - "
+        "\\sqrt{{1-\\bar\\alpha_t}}\\,x_0$ (Salimans & Ho 2022); the sampler reads both quantities from it "
+        "without dividing by anything: $$\\hat x_0 = \\sqrt{{\\bar\\alpha_t}}\\,x_t - "
+        "\\sqrt{{1-\\bar\\alpha_t}}\\,\\hat v, \\qquad \\hat\\varepsilon = \\sqrt{{1-\\bar\\alpha_t}}\\,x_t + "
+        "\\sqrt{{\\bar\\alpha_t}}\\,\\hat v,$$ so its errors stay the same size at both ends of the schedule."
+    ),
+}
+
+SCORE = (
+    "Whatever it predicts, the network is a **score model** in disguise (Song & Ermon's view): the gradient "
+    "of the log-density of the noised data is $$\\nabla_{{x_t}} \\log p_t(x_t) \\approx "
+    "-\\frac{{\\hat\\varepsilon}}{{\\sqrt{{1-\\bar\\alpha_t}}}},$$ the direction the field view's arrows show for a 2D model."
 )
 
 DDPM = (
@@ -122,20 +151,23 @@ def explanation(
     num_train_steps: int,
     kind: str = "points",
     calls: int | None = None,
+    prediction: str = "epsilon",
 ) -> str:
     """Markdown (with LaTeX) explaining the run these controls describe; `calls`: its network
-    evaluations where the caller knows them exactly (see `samplers.model_calls`)."""
+    evaluations where the caller knows them exactly (see `samplers.model_calls`); `prediction`:
+    the model's output ("epsilon", "sample" or "v_prediction")."""
     sampler = sampler.lower()
     if sampler in SOLVERS:
         rule = SIGMA_SPACE.format() + SOLVERS[sampler].format()
     else:
-        rule = DDPM if sampler == "ddpm" else DDIM + _eta_sentence(eta)
+        rule = DDPM.format() if sampler == "ddpm" else DDIM.format() + _eta_sentence(eta)
     start = "Gaussian noise $x_T$" + (" (one 2D point per sample)" if kind == "points" else " (one 28×28 image per character)")
     calls = model_calls(sampler, steps) if calls is None else calls
     cost = (f"This run costs **{calls} network calls** (NFE) for {steps} steps: the cost to compare samplers by."
             if calls != steps else f"One network call per step: **{calls} calls** (NFE) in all.")
     parts = [
-        FORWARD.format(T=num_train_steps),
+        FORWARD.format(T=num_train_steps) + PREDICTIONS.get(prediction, PREDICTIONS["epsilon"]).format(),
+        SCORE.format(),
         f"Sampling starts from pure {start} and applies, step by step, " + rule,
         _steps_sentence(sampler, steps, num_train_steps) + " " + cost,
         _guidance_sentence(class_name, guidance),

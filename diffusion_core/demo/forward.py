@@ -133,7 +133,7 @@ def comparison_figure(cache: ModelCache, run: ForwardRun | None, t) -> go.Figure
     layout = {"title": {"text": title, "font": {"size": 13}}, "xaxis": {**axis, "constrain": "domain"},
               "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1}, "height": 420,
               "margin": {"l": 40, "r": 10, "t": 40, "b": 30}, "legend": {"orientation": "h", "y": -0.1},
-              "plot_bgcolor": "white"}
+              "plot_bgcolor": plots.PAPER, "paper_bgcolor": plots.PAPER}
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
@@ -158,7 +158,8 @@ def schedules_figure(num_train_steps: int, own: NoiseSchedule | None = None, vis
     figure.update_yaxes(type="log", row=1, col=2)
     figure.update_annotations(font_size=12)
     figure.update_layout(height=330, margin={"l": 40, "r": 10, "t": 50, "b": 30},
-                         legend={"orientation": "h", "y": -0.2}, plot_bgcolor="white")
+                         legend={"orientation": "h", "y": -0.2},
+                         plot_bgcolor=plots.PAPER, paper_bgcolor=plots.PAPER)
     return figure
 
 

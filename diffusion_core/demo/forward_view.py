@@ -12,7 +12,8 @@ from ..schedules import BETA_SCHEDULES
 from ..weights.curves import read_loss_curve
 from . import forward, server, tables
 from .cache import ModelCache
-from .handlers import Handlers, user_errors
+from .handlers import Handlers
+from .errors import user_errors
 from .requests import known_model, number
 
 SCHEDULE_WHY = (

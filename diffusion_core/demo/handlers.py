@@ -7,7 +7,6 @@ a component. Every handler that validates input is wrapped by `user_errors`, so 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import os
@@ -17,54 +16,23 @@ from collections.abc import Callable, Iterator, Mapping
 import gradio as gr
 
 from ..data import TOY_DATASETS
-from ..evaluation.toy import quick_report
-from ..samplers import SAMPLERS, model_calls
-from . import compare, explain, live, result, tables
+from . import live, result
 from .admission import Admission, client_host
 from .cache import ModelCache, ModelInfo, model_label
 from .cost import request_seconds
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
 from .requests import (
-    MAX_GUIDANCE,
     UNCONDITIONAL,
     RequestError,
     known_model,
-    number,
     settings_from_query,
     settings_query,
     shown,
     validate_request,
 )
-from .threads import SHARE
-
-
-def user_errors(handler: Callable) -> Callable:
-    """Turn a RequestError raised by `handler` (or while its generator runs) into a gr.Error."""
-
-    def as_gr_error(error: RequestError) -> gr.Error:
-        return gr.Error(str(error), title="Cannot run this request", print_exception=False)
-
-    if _is_generator(handler):
-        @functools.wraps(handler)
-        def streaming(*args, **kwargs):
-            try:
-                yield from handler(*args, **kwargs)
-            except RequestError as error:
-                raise as_gr_error(error) from None
-        return streaming
-
-    @functools.wraps(handler)
-    def plain(*args, **kwargs):
-        try:
-            return handler(*args, **kwargs)
-        except RequestError as error:
-            raise as_gr_error(error) from None
-    return plain
-
-
-def _is_generator(fn: Callable) -> bool:
-    return inspect.isgeneratorfunction(inspect.unwrap(fn))
+from .errors import user_errors
+from .teaching import TeachingHandlers
 
 
 def finite(value, name: str) -> float:
@@ -109,7 +77,7 @@ def load_allowed(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(ALLOW_LOAD_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-class Handlers:
+class Handlers(TeachingHandlers):
     """Every event of the app, over one model cache.
 
     allow_load: whether `load_weights` may switch a model's weights. They are the
@@ -311,73 +279,9 @@ class Handlers:
             lines.append(f"**Not changed:** {problem}")
         return "\n\n".join(lines)
 
-    @user_errors
-    def compare_samplers(self, model, class_name, num_samples, seed, a_sampler, a_steps, a_eta, a_guidance,
-                         b_sampler, b_steps, b_eta, b_guidance) -> tuple:
-        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings."""
-        first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
-                                 num_samples, seed)
-        second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
-                                  num_samples, seed)
-        return compare.compare(self.cache, first, second)
-
-    def compare_words(self, summary) -> str:
-        """The comparison in plain words: each side's setting, time and quality."""
-        if not isinstance(summary, dict) or "sides" not in summary:
-            return ""
-        lines = []
-        for name, side in zip("AB", summary["sides"]):
-            setting = result.setting_words({**side, "class": summary["class"]})
-            words = [f"**{name}** ({setting}): {side['seconds']:.2f} s."]
-            quality = side.get("quality") or {}
-            if "sw_ratio" in quality:
-                words += result.points_quality_words(quality, summary["class"], side["guidance"])
-            elif quality:
-                words += result.characters_quality_words(quality, summary["class"])
-            lines.append(" ".join(words))
-        lines.append(f"From the same noise, paired samples end {summary['mean_distance_between_paired_samples']:.3f} "
-                     "apart on average (0: the two samplers agree exactly).")
-        return "\n\n".join(lines)
-
-    @user_errors
-    def explain_run(self, model, sampler, steps, eta, class_name, guidance) -> str:
-        """The explanation panel for these controls (Markdown with LaTeX); an unknown model or sampler
-        falls back to the first model and DDIM, so the panel always shows something."""
-        names = self.cache.names()
-        info = self.cache.info(model if isinstance(model, str) and model in names else names[0])
-        steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
-        eta = number(eta, "eta", 0.0, 1.0, whole=False)
-        guidance = number(guidance, "w", 0.0, MAX_GUIDANCE, whole=False)
-        sampler = sampler if isinstance(sampler, str) and sampler in SAMPLERS else "ddim"
-        label = class_name if isinstance(class_name, str) and class_name in info.class_names else None
-        calls = model_calls(sampler, steps, self.cache.served(info.name).pipeline.schedule)
-        return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind, calls)
-
-    def sweep_figures(self, model) -> tuple:
-        """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""
-        folder = self.cache.folder(model) if model in self.cache.names() else None
-        report = tables.read_eval(folder) if folder is not None else None
-        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report)
-
-    def papers_tables(self, model) -> tuple:
-        """`sweep_figures` as updates of the two charts, hidden where not evaluated."""
-        return tuple(gr.update(value=f, visible=f is not None) for f in self.sweep_figures(model))
-
     def intro(self, model) -> str:
         """The live canvas before any run of `model`."""
         return live.intro_message(self.cache, model)
-
-    @user_errors
-    def recompute_tables(self, model) -> tuple:
-        """The two sweeps measured now on a small sample (2D models; EMNIST's take minutes: train_toy.py eval)."""
-        info = self.cache.info(known_model(self.cache, model))
-        if info.kind != "points" or info.dataset not in TOY_DATASETS:
-            raise RequestError(f"{model}: the sweeps of an image model take minutes; run "
-                               f"`python train_toy.py eval {model} --data-dir ...` instead")
-        with SHARE.run():
-            report = quick_report(self.cache.get(model), info.dataset, n_points=1000, per_class=200)
-        figures = (tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report))
-        return tuple(gr.update(value=f, visible=True) for f in figures)
 
     @staticmethod
     def sampler_controls(sampler):

@@ -83,4 +83,10 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
                                            show_label=False)
             ui["steps_chart"] = gr.Plot(steps_figure, elem_id="steps-sweep", visible=steps_figure is not None,
                                         show_label=False)
+        predictions = handlers.prediction_figure("moons")
+        if predictions is not None:
+            gr.Markdown("**What the network predicts.** Two moons trained three times, identically but for the "
+                        "network's target (ε, x₀ or v; the models *Two moons, predicting ε* and *…x₀* in the list "
+                        "above): quality against steps, measured as for each model's own chart.")
+            ui["prediction_chart"] = gr.Plot(predictions, elem_id="prediction-chart", show_label=False)
     return ui

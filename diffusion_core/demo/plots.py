@@ -22,6 +22,9 @@ from .wire import b64, encode_points, relative_arrows
 # Class colours (Okabe-Ito, readable by colour-blind viewers); samples in a strong blue.
 CLASS_COLORS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 SAMPLE_COLOR = "#1f4e9c"
+# Plotly figures are see-through, so the page's light or dark paper shows behind them; in dark mode
+# assets/page.css lightens their text and grid lines.
+PAPER = "rgba(0,0,0,0)"
 GUESS_COLOR = "#c0143c"  # the model's guess x̂0, as the live canvas draws it
 MIN_LIMIT = 3.2
 
@@ -158,7 +161,7 @@ def points_figure(
         "yaxis": {**axis, "scaleanchor": "x", "scaleratio": 1},
         "margin": {"l": 40, "r": 10, "t": 40, "b": 30},
         "legend": {"orientation": "h", "y": -0.08},
-        "plot_bgcolor": "white",
+        "plot_bgcolor": PAPER, "paper_bgcolor": PAPER,
         "height": 520,
     }
     # Plotly's per-property validation costs ~50 ms for this figure; the dict above is

@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 from ..evaluation.sweep import LINE_SAMPLERS
 from ..samplers import model_calls
 from ..weights.checkpoint import EVAL_NAME, read_record
+from .plots import PAPER
 
 COLORS = {"conformity": "#4c6ef5", "diversity": "#e8590c", "eta0": "#4c6ef5", "eta1": "#e8590c", "ddpm": "#2b8a3e"}
 _RUN_NAME = re.compile(r"(?P<line>.+), (?P<steps>\d+) steps")
@@ -39,10 +40,10 @@ def _layout(title: str, x_title: str, y_title: str, **extra) -> dict:
         "title": {"text": title, "font": {"size": 14}},
         "xaxis": {"title": {"text": x_title}, "gridcolor": "#eceff4"},
         "yaxis": {"title": {"text": y_title}, "gridcolor": "#eceff4"},
-        "plot_bgcolor": "white",
-        "margin": {"l": 60, "r": 60, "t": 40, "b": 50},
-        "legend": {"orientation": "h", "y": -0.25},
-        "height": 360,
+        "plot_bgcolor": PAPER, "paper_bgcolor": PAPER,
+        "margin": {"l": 60, "r": 60, "t": 40, "b": 40},
+        "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
+        "height": 420,
         **extra,
     }
 
@@ -82,8 +83,10 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
             traces.append({"type": "scatter", "x": [float(w) for w in report["sw_by_w"]], "y": spread,
                            "name": "SW ratio to the class's data (1 = as varied as the data)",
                            "mode": "lines+markers", "yaxis": "y2", "line": {"color": COLORS["diversity"]}})
+            ticks = log_ticks(min(spread), max(spread))
             extra = {"yaxis2": {"title": {"text": "SW ratio (log)"}, "overlaying": "y", "side": "right",
-                                "type": "log", "dtick": 1, "tickformat": ".0f", "minor": {"showgrid": False}}}
+                                "type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks],
+                                "showgrid": False}}
         layout = _layout("Guidance sweep: conformity rises, samples crowd together", "guidance weight w",
                          "conformity (%)", **extra)
     else:
@@ -104,13 +107,13 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
         if "frechet" in report:
             quality, floor = "Fréchet distance (lower is better)", report.get("frechet_real")
         else:
-            quality, floor = "sliced-Wasserstein ratio (1 = real data)", 1.0
+            quality, floor = "SW ratio (1 = real data)", 1.0
         title = "Steps sweep: quality against network calls (NFE)"
     elif "sw_ddim" in report:
         ddim_steps = report.get("settings", {}).get("ddim_steps", 50)
         lines = {"DDIM eta=0": [(ddim_steps, report["sw_ddim"])]}
         ddpm = ("DDPM, 1000 steps", 1000, report["sw_ddpm"])  # the shipped 2D models' T
-        quality, title, floor = "sliced-Wasserstein ratio (1 = real data)", "Steps sweep: SW ratio", 1.0
+        quality, title, floor = "SW ratio (1 = real data)", "Steps sweep: SW ratio", 1.0
     else:
         return None
     traces = []
@@ -131,10 +134,19 @@ def steps_sweep_figure(report: dict | None) -> go.Figure | None:
         traces.append({"type": "scatter", "x": span, "y": [floor] * 2, "name": "real data", "mode": "lines",
                        "line": {"color": "#868e96", "dash": "dot"}})
     layout = _layout(title, "network calls, NFE (log scale)", quality)
-    # A log axis labelled only at the call counts measured, not plotly's 2-5-10 minor labels.
-    ticks = sorted(set(every_call))
-    layout["xaxis"].update(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], minor={"showgrid": False})
+    # A log axis labelled at round counts (1-2-5 a decade), not plotly's crowded minor labels, nor at
+    # every measured count: Heun's 18 and 38 calls would print over 20 and 50.
+    ticks = log_ticks(min(every_call, default=1), max(every_call, default=1000))
+    layout["xaxis"].update(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], minor={"showgrid": False})
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks per decade covering [low, high] (one below and one above where they fall between)."""
+    candidates = [m * 10.0 ** e for e in range(-2, 7) for m in (1, 2, 5)]
+    below = [c for c in candidates if c <= low] or candidates[:1]
+    above = [c for c in candidates if c >= high] or candidates[-1:]
+    return [c for c in candidates if below[-1] <= c <= above[0]]
 
 
 def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, float]]], tuple | None]:
@@ -153,6 +165,50 @@ def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, fl
             sampler = LINE_SAMPLERS.get(line, "ddim")
             lines.setdefault(line, []).append((calls.get(name, model_calls(sampler, steps)), value))
     return lines, ddpm
+
+
+PREDICTION_NAMES = {"epsilon": "predicts ε", "sample": "predicts x₀", "v_prediction": "predicts v"}
+PREDICTION_COLORS = {"epsilon": "#e8590c", "sample": "#1098ad", "v_prediction": "#4c6ef5"}
+
+
+def prediction_figure(reports: dict[str, dict]) -> go.Figure | None:
+    """One data set's models that differ only in what the network predicts (`reports`: prediction type →
+    eval.json), side by side: SW ratio and stray share against steps, DDIM η=0 at the sweep's step
+    counts and DDPM at all T; None with fewer than two evaluated."""
+    lines = {}
+    for prediction, report in reports.items():
+        ratios, strays = (report or {}).get("sw_steps", {}), (report or {}).get("strays_steps", {})
+        points = []
+        for name, ratio in ratios.items():
+            match = _RUN_NAME.fullmatch(name)
+            if match and match["line"] in ("DDIM eta=0", "DDPM") and name in strays:
+                points.append((int(match["steps"]), match["line"], ratio, 100 * strays[name]))
+        if points:
+            lines[prediction] = sorted(points)
+    if len(lines) < 2:
+        return None
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("SW ratio (1 = real data)",
+                                                           "strays (%; fresh data: 1%)"))
+    for prediction, points in lines.items():
+        name, color = PREDICTION_NAMES.get(prediction, prediction), PREDICTION_COLORS.get(prediction, "#495057")
+        for col, value in ((1, 2), (2, 3)):
+            figure.add_trace(go.Scatter(
+                x=[p[0] for p in points], y=[p[value] for p in points], mode="lines+markers", name=name,
+                legendgroup=prediction, showlegend=col == 1, line={"color": color},
+                marker={"symbol": ["diamond" if p[1] == "DDPM" else "circle" for p in points], "size": 9},
+                hovertemplate="%{x} steps: %{y:.3g}<extra>" + name + "</extra>"), row=1, col=col)
+        for col, level in ((1, 1.0), (2, 1.0)):  # what fresh data itself scores
+            figure.add_hline(y=level, line={"color": "#868e96", "dash": "dot", "width": 1}, row=1, col=col)
+    ticks = sorted({p[0] for points in lines.values() for p in points})
+    figure.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks], minor={"showgrid": False},
+                        title_text="steps (DDIM η=0; ◆ DDPM on all T)", gridcolor="#eceff4")
+    figure.update_yaxes(rangemode="tozero", gridcolor="#eceff4")
+    figure.update_annotations(font_size=12)
+    figure.update_layout(title={"text": "What the network predicts: the same moons, three targets", "font": {"size": 14}},
+                         height=360, plot_bgcolor=PAPER, paper_bgcolor=PAPER,
+                         margin={"l": 50, "r": 10, "t": 60, "b": 50},
+                         legend={"orientation": "h", "y": -0.3})
+    return figure
 
 
 def loss_figure(record: dict | None) -> go.Figure | None:
@@ -175,5 +231,5 @@ def loss_figure(record: dict | None) -> go.Figure | None:
     figure.update_yaxes(type="log", row=1, col=1)
     figure.update_annotations(font_size=12)
     figure.update_layout(height=300, showlegend=False, margin={"l": 40, "r": 10, "t": 40, "b": 40},
-                         plot_bgcolor="white")
+                         plot_bgcolor=PAPER, paper_bgcolor=PAPER)
     return figure

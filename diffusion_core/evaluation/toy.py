@@ -49,6 +49,7 @@ class EvalReport:
     strays: dict[str, float] = field(default_factory=dict)
     precision_recall: dict[str, list[float]] = field(default_factory=dict)
     sweep_calls: dict[str, int] = field(default_factory=dict)  # the steps sweep's network calls (NFE) per run
+    strays_steps: dict[str, float] = field(default_factory=dict)  # the steps sweep's stray share per run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,10 +81,12 @@ class EvalReport:
                 cells = ", ".join(f"{name} {value:.2f}" for name, value in zip(class_names, values))
                 rows.append(f"  w={weight}: {cells}")
         if self.sw_steps:
-            rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional) "
-                        "and network calls (NFE):")
-            rows += [f"  {name:<30} {value:.3f}" + (f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else "")
-                     for name, value in self.sw_steps.items()]
+            rows.append(f"steps sweep, SW ratio ({min(STEPS_SWEEP_POINTS, s.n_samples)} points, unconditional), "
+                        "stray share and network calls (NFE):")
+            for name, value in self.sw_steps.items():
+                strays = f"  strays {100 * self.strays_steps[name]:4.1f}%" if name in self.strays_steps else ""
+                calls = f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else ""
+                rows.append(f"  {name:<30} {value:.3f}{strays}{calls}")
         rows.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
         return rows
 
@@ -99,7 +102,7 @@ class EvalReport:
             "the samples into the most typical part of the class, and this ratio grows with it (the diversity side "
             "of classifier-free guidance's trade-off). The steps sweep repeats the SW ratio for DDIM η=0 and η=1, "
             "DPM-Solver++(2M), Heun and Euler ancestral at 10, 20 and 50 steps and for DDPM at all T, with each "
-            "run's network calls (NFE): the DDIM paper's Table 1 in miniature, as quality against cost. Strays: the share "
+            "run's stray share and network calls (NFE): the DDIM paper's Table 1 in miniature, as quality against cost. Strays: the share "
             "of generated points farther from the nearest point of a fresh data set than 99% of another fresh set's "
             "points are (so fresh data scores 1%), averaged over 5 fresh sets: the points sprinkled where the data "
             "has none, which the SW ratio averages away. Precision and recall: improved precision and recall "
@@ -127,10 +130,10 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
     conformity, sw_by_w = guidance_sweep(pipeline, dataset, settings.n_conformity, settings.ddim_steps, settings.seed)
     seconds["conformity"] = time.perf_counter() - start
     start = time.perf_counter()
-    sw_steps, calls = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
+    sweep = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
     seconds["steps sweep"] = time.perf_counter() - start
-    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sw_steps, sw_by_w,
-                      strays, coverage, calls)
+    return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sweep.sw, sw_by_w,
+                      strays, coverage, sweep.calls, sweep.strays)
 
 
 def fidelity_settings(settings: EvalSettings) -> list[dict]:
@@ -182,25 +185,38 @@ def guidance_sweep(
     return conformity, sw_by_w
 
 
-def steps_sweep(pipeline: Pipeline, dataset: str, n: int, seed: int = 0) -> tuple[dict[str, float], dict[str, int]]:
-    """SW ratio of n unconditional points for every run of `sweep.sweep_runs` (each sampler at 10, 20
-    and 50 steps, and DDPM at all T), and each run's network calls (NFE)."""
+@dataclass(frozen=True)
+class StepsSweep:
+    """Per run of the steps sweep, by its name: SW ratio, stray share and network calls (NFE)."""
+
+    sw: dict[str, float]
+    strays: dict[str, float]
+    calls: dict[str, int]
+
+
+def steps_sweep(pipeline: Pipeline, dataset: str, n: int, seed: int = 0) -> StepsSweep:
+    """SW ratio and stray share of n unconditional points for every run of `sweep.sweep_runs` (each
+    sampler at 10, 20 and 50 steps, and DDPM at all T), and each run's network calls (NFE)."""
     fresh = fresh_sets(dataset, n)
-    ratios, calls = {}, {}
+    sweep = StepsSweep({}, {}, {})
     for run in sweep_runs(pipeline.schedule):
         points = pipeline.generate(n, sampler=run.sampler, steps=run.steps, eta=run.eta, seed=seed)
-        ratios[run.name], calls[run.name] = sliced_wasserstein_ratio(points, fresh, 64).ratio, run.calls
-    return ratios, calls
+        sweep.sw[run.name] = sliced_wasserstein_ratio(points, fresh, 64).ratio
+        sweep.strays[run.name], sweep.calls[run.name] = stray_share(points, fresh), run.calls
+    return sweep
 
 
 def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_class: int = 200) -> dict:
     """The sweeps on a small sample, in eval.json's shape: conformity at each w and the steps sweep."""
     conformity, sw_by_w = guidance_sweep(pipeline, dataset, per_class)
+    sweep = steps_sweep(pipeline, dataset, n_points)
     return {
         "dataset": dataset,
         "conformity": conformity,
         "sw_by_w": sw_by_w,
-        **dict(zip(("sw_steps", "sweep_calls"), steps_sweep(pipeline, dataset, n_points))),
+        "sw_steps": sweep.sw,
+        "strays_steps": sweep.strays,
+        "sweep_calls": sweep.calls,
         "settings": {"n_samples": n_points, "n_conformity": per_class, "ddim_steps": 50},
         "quick": True,
     }

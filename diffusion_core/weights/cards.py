@@ -110,9 +110,12 @@ def front_matter(
     )
 
 
-def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
-    """(title, extra tags, one paragraph) saying what the checkpoint's network is."""
+def describe_model(config: CheckpointConfig, name: str | None = None) -> tuple[str, list[str], str]:
+    """(title, extra tags, one paragraph) saying what the checkpoint (named `name`, by default its data
+    set's name) is."""
     model, schedule = config.model, config.schedule
+    name = name or config.dataset
+    trained_on = "" if name == config.dataset else f" trained on {config.dataset}"
     common = (
         f"predicting `{model.prediction}` under a {schedule['kind']} schedule with T={schedule['num_steps']}, "
         "trained with label dropout so one network is both conditional and unconditional "
@@ -129,7 +132,8 @@ def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
             "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns images (N, 1, 28, 28) in "
             "[-1, 1], upright, ink bright on a dark background (EMNIST's convention)."
         )
-        return f"{config.dataset}: a class-conditional handwritten-character diffusion model", ["emnist", "image-generation"], text
+        title = f"{name}: a class-conditional handwritten-character diffusion model{trained_on}"
+        return title, ["emnist", "image-generation"], text
     classes = ", ".join(f"{i}: {name}" for i, name in enumerate(config.class_names))
     text = (
         f"A FiLM MLP ({model.num_layers} {model.activation} layers of {model.hidden} units, "
@@ -138,7 +142,7 @@ def describe_model(config: CheckpointConfig) -> tuple[str, list[str], str]:
         "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns points in the coordinates "
         "of `diffusion_core.data.toy_dataset` (documented fixed rescaling of the scikit-learn-style generator)."
     )
-    return f"{config.dataset}: a class-conditional 2D diffusion model", ["toy-2d", config.dataset], text
+    return f"{name}: a class-conditional 2D diffusion model{trained_on}", ["toy-2d", config.dataset], text
 
 
 def _card(data: ModelCardData, lines: list[str]) -> str:
@@ -146,19 +150,21 @@ def _card(data: ModelCardData, lines: list[str]) -> str:
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"))
 
 
-def model_card(config: CheckpointConfig, report, command: str, image_name: str = SAMPLE_IMAGE_NAME) -> str:
-    """The README.md text: Hub metadata, what the model is, how it was trained, its figures.
+def model_card(config: CheckpointConfig, report, command: str, image_name: str = SAMPLE_IMAGE_NAME,
+               name: str | None = None) -> str:
+    """The README.md text: Hub metadata, what the model is, how it was trained, its figures; `name`:
+    the checkpoint folder's (by default its data set's).
 
     report: None before evaluation, else an object with `lines(class_names)` (the printed
     figures), `explanation()` (a paragraph saying what they measure) and `to_dict()` (eval.json's
     contents, whose headline figures become the card's model-index).
     """
     training = config.training
-    title, tags, description = describe_model(config)
+    title, tags, description = describe_model(config, name)
     hub_dataset = HUB_DATASETS.get(config.dataset)
     data = front_matter(
         tags, datasets=[hub_dataset[0]] if hub_dataset else None, task=pipeline_tag(config),
-        model_name=config.dataset, results=None if report is None else eval_results(config, report.to_dict()),
+        model_name=name or config.dataset, results=None if report is None else eval_results(config, report.to_dict()),
     )
     lines = [
         f"# {title}",
