@@ -1,10 +1,14 @@
 """Two samplers from the same noise: the same x_T, side-by-side pictures, timings and the paired gap."""
 
+import threading
+import types
+
 import numpy as np
 import pytest
 from app_standins import standin_cache
 
-from diffusion_core.demo.compare import compare
+from diffusion_core.demo.compare import CompareProgress, compare, compare_steps
+from diffusion_core.demo.handlers import Handlers
 from diffusion_core.demo.requests import validate_request
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -49,3 +53,44 @@ def test_images_compare_as_grids_and_sides_must_share_model_class_count_and_seed
     assert picture.shape[2] == 3 and len(summary["sides"]) == 2
     with pytest.raises(ValueError, match="they differ in seed"):
         compare(cache, side(cache), side(cache, seed=5))
+
+
+def test_the_comparison_streams_each_side_s_progress_then_its_result(cache):
+    items = list(compare_steps(cache, side(cache, sampler="ddpm", steps=200), side(cache, steps=30), interval=0.0))
+    *progress, (picture, summary) = items
+    assert all(isinstance(item, CompareProgress) for item in progress)
+    a = [item.step for item in progress if item.side == "A"]
+    b = [item.step for item in progress if item.side == "B"]
+    assert a == list(range(0, 201)) and b == list(range(0, 31))  # every step with interval 0, A before B
+    assert {item.num_steps for item in progress if item.side == "A"} == {200}
+    assert picture.ndim == 3 and len(summary["sides"]) == 2
+
+
+def test_a_stopped_comparison_ends_at_the_next_step_with_how_far_it_got(cache):
+    stop = threading.Event()
+    stream = compare_steps(cache, side(cache, sampler="ddpm", steps=1000), side(cache, steps=30), stop=stop,
+                           interval=0.0)
+    seen = []
+    for item in stream:
+        seen.append(item)
+        if isinstance(item, CompareProgress) and item.step == 5:
+            stop.set()
+    assert all(isinstance(item, CompareProgress) for item in seen)  # no result
+    assert seen[-1] == CompareProgress("A", 6, 1000)
+
+
+def test_the_compare_handler_reports_progress_and_a_stop_in_words(cache):
+    handlers = Handlers(cache)
+    request = types.SimpleNamespace(session_hash="visitor-1")
+    args = ("moons", "upper moon", 30, 4, "ddpm", 1000, 0.0, 0.0, "ddim", 20, 0.0, 0.0)
+    stream = handlers.compare_samplers(*args, request=request, progress=lambda *a, **k: None)
+    outputs = [next(stream)]
+    handlers.stop_compare(request)
+    outputs += list(stream)
+    summary = outputs[-1][1]
+    assert summary["status"] == "stopped" and summary["side"] == "A" and 0 < summary["step"] < 1000
+    assert handlers.compare_words(summary).startswith(f"**Stopped** at step {summary['step']} of 1000 of side A")
+    # A new comparison in the same session runs to its end: Stop is cleared when it starts.
+    *_, (picture, finished) = handlers.compare_samplers(*args[:5], 10, *args[6:], request=request,
+                                                        progress=lambda *a, **k: None)
+    assert len(finished["sides"]) == 2

@@ -94,6 +94,14 @@ class Handlers(TeachingHandlers):
 
     def bind(self, blocks: gr.Blocks) -> None:
         self.blocks = blocks
+        blocks.unload(self.forget_session)
+
+    def forget_session(self, request: gr.Request = None) -> None:
+        """When a visitor's page closes: drop their stop events (a run in progress still ends, at its next
+        step, when Gradio closes its stream)."""
+        session = getattr(request, "session_hash", None)
+        for what in ("run", "compare"):
+            self._stops.pop(f"{session}:{what}", None)
 
     def admission(self, inputs: int) -> Callable:
         """The validator of a run event with `inputs` inputs: refuse a run past the client's share of the queue
@@ -123,9 +131,7 @@ class Handlers(TeachingHandlers):
         checked = validate_request(
             self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
         )
-        session = getattr(request, "session_hash", None)
-        stop = self._stops.setdefault(session, threading.Event()) if session else threading.Event()
-        stop.clear()
+        stop = self._session_stop(request, "run")
         stream = live.run_sample(checked, self.cache)
         try:
             yield from self._stream(checked, stream, stop)
@@ -186,9 +192,7 @@ class Handlers(TeachingHandlers):
 
     def stop(self, request: gr.Request = None) -> None:
         """Stop this session's run at its next message (the sampler stops at its next step)."""
-        session = getattr(request, "session_hash", None)
-        if session in self._stops:
-            self._stops[session].set()
+        self._session_stop(request, "run", clear=False).set()
 
     def estimate(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
                  field="off") -> str:

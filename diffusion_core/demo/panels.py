@@ -47,6 +47,7 @@ def wire_compare(handlers: Handlers, controls: dict, ui: dict) -> None:
                        queue=False)
     ui["compare_event"].success(handlers.compare_words, ui["compare_summary"], ui["compare_words"],
                                 api_visibility="private", show_progress="hidden", queue=False)
+    ui["stop_compare"].click(handlers.stop_compare, None, None, api_visibility="private", queue=False)
 
 
 def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dict:
@@ -65,7 +66,9 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
                     "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "
                     "A is drawn on the left, B on the right, each captioned with its time.")
         ui["sides"] = compare_controls(max_steps, first)
-        ui["run_compare"] = gr.Button("Compare", elem_id="compare-button")
+        with gr.Row():
+            ui["run_compare"] = gr.Button("Compare", elem_id="compare-button", variant="primary")
+            ui["stop_compare"] = gr.Button("Stop", elem_id="compare-stop", variant="stop")
         ui["compared"] = gr.Image(label="A (left) and B (right), same initial noise", type="numpy",
                                   format="png", elem_id="compare-image", show_label=False)
         ui["compare_words"] = gr.Markdown(elem_id="compare-words")
