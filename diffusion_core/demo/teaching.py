@@ -6,6 +6,9 @@ those that validate input turn a `RequestError` into one `gr.Error` (`requests.u
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import gradio as gr
 
 from ..data import TOY_DATASETS
@@ -20,19 +23,53 @@ from .threads import SHARE
 
 class TeachingHandlers:
     cache: ModelCache
+    _stops: dict[str, threading.Event]
+
+    def _session_stop(self, request, what: str, clear: bool = True) -> threading.Event:
+        """The stop event of this session's `what` ("run", "compare"), cleared for a new one unless not
+        `clear`; a fresh one where there is no session (a direct call)."""
+        session = getattr(request, "session_hash", None)
+        if not session:
+            return threading.Event()
+        stop = self._stops.setdefault(f"{session}:{what}", threading.Event())
+        if clear:
+            stop.clear()
+        return stop
 
     @user_errors
     def compare_samplers(self, model, class_name, num_samples, seed, a_sampler, a_steps, a_eta, a_guidance,
-                         b_sampler, b_steps, b_eta, b_guidance) -> tuple:
-        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings."""
+                         b_sampler, b_steps, b_eta, b_guidance, request: gr.Request = None,
+                         progress=gr.Progress()) -> Iterator[tuple]:
+        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings.
+        Streams each side's progress; `stop_compare` (for this session) ends it at the next step."""
         first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
                                  num_samples, seed)
         second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
                                   num_samples, seed)
-        return compare.compare(self.cache, first, second)
+        stop = self._session_stop(request, "compare")
+        reached = None
+        for item in compare.compare_steps(self.cache, first, second, stop=stop):
+            if isinstance(item, compare.CompareProgress):
+                reached = item
+                setting = (first if item.side == "A" else second).setting()
+                progress((item.step, item.num_steps), desc=f"{item.side} ({setting})", unit="steps")
+                yield gr.skip(), gr.skip()
+            else:
+                yield item
+                return
+        if reached is not None:  # stopped
+            yield gr.skip(), {"status": "stopped", "side": reached.side, "step": reached.step,
+                              "num_steps": reached.num_steps}
+
+    def stop_compare(self, request: gr.Request = None) -> None:
+        """Stop this session's comparison at its next step."""
+        self._session_stop(request, "compare", clear=False).set()
 
     def compare_words(self, summary) -> str:
         """The comparison in plain words: each side's setting, time and quality."""
+        if isinstance(summary, dict) and summary.get("status") == "stopped":
+            return (f"**Stopped** at step {summary['step']} of {summary['num_steps']} of side {summary['side']}; "
+                    "press **Compare** to run both again.")
         if not isinstance(summary, dict) or "sides" not in summary:
             return ""
         lines = []
@@ -75,9 +112,9 @@ class TeachingHandlers:
         from their eval.json; None unless two or more are evaluated."""
         reports = {}
         for name in self.cache.names():
-            info = self.cache.info(name)
-            if info.dataset == dataset and info.prediction not in reports:
-                reports[info.prediction] = tables.read_eval(self.cache.folder(name))
+            info, folder = self.cache.info(name), self.cache.folder(name)
+            if info.dataset == dataset and folder is not None and info.prediction not in reports:
+                reports[info.prediction] = tables.read_eval(folder)
         return tables.prediction_figure(reports)
 
     def papers_tables(self, model) -> tuple:
