@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from diffusion_core import NoiseSchedule, sample
+from diffusion_core import NoiseSchedule, make_timesteps, sample
 from diffusion_core.analytic import GaussianMixture
 
 MIXTURE = GaussianMixture(
@@ -28,7 +28,9 @@ MIXTURE = GaussianMixture(
 SEED = 2024
 STEPS = (10, 20, 50)
 RUNS = [("DDPM", "ddpm", {}), ("DDIM η=0", "ddim", {}), ("DDIM η=1", "ddim", {"eta": 1.0}),
-        ("DPM-Solver++(2M)", "dpmpp_2m", {}), ("Heun", "heun", {}), ("Euler ancestral", "euler_ancestral", {})]
+        ("DPM-Solver++(2M)", "dpmpp_2m", {}), ("Heun", "heun", {}), ("Euler ancestral", "euler_ancestral", {}),
+        # The same two solvers on steps even in log-SNR (diffusers given the same timesteps).
+        ("DPM++(2M) log-SNR", "dpmpp_2m", {"spacing": "logsnr"}), ("Heun log-SNR", "heun", {"spacing": "logsnr"})]
 DIFFUSERS_SCHEDULE = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 
 
@@ -52,7 +54,13 @@ def theirs(schedule: NoiseSchedule, kind: str, n: int, sampler: str, steps: int,
         extra = {"clip_sample": False}  # on by default there, to [-1, 1]: the mixture reaches ±2.9
     scheduler = classes[sampler](num_train_timesteps=schedule.num_train_steps, beta_start=1e-4, beta_end=0.02,
                                  beta_schedule=DIFFUSERS_SCHEDULE[kind], timestep_spacing="trailing", **extra)
-    scheduler.set_timesteps(steps)
+    if options.get("spacing") == "logsnr":
+        if sampler != "dpmpp_2m":
+            return None  # Heun's scheduler takes no list of its own timesteps
+        scheduler.set_timesteps(timesteps=make_timesteps(schedule.num_train_steps, steps, "logsnr",
+                                                         schedule.alphas_cumprod_float64()))
+    else:
+        scheduler.set_timesteps(steps)
     denoiser, generator = MIXTURE.denoiser(schedule), torch.Generator().manual_seed(SEED)
     x = torch.randn(n, 2, generator=generator) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:

@@ -32,7 +32,11 @@ SAMPLER_LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)"
                   "euler_ancestral": "Euler ancestral"}
 # The samplers whose step follows the probability-flow ODE's score: classifier guidance corrects their ε̂.
 SCORE_GUIDED = ("ddim", "dpmpp_2m", "heun", "euler_ancestral")
-SPACINGS = ("trailing", "leading", "linspace")
+SPACINGS = ("trailing", "leading", "linspace", "logsnr")
+# "logsnr" stops at this fraction of T (t = 10 of 1000): log-SNR shoots up over the last few timesteps
+# (λ_0 - λ_10 is as wide as a fifth of the whole range on the linear schedule), so steps uniform in λ
+# all the way to t = 0 would spend a third of themselves where the samples barely change.
+LOGSNR_END_FRACTION = 0.01
 VARIANCE_TYPES = ("fixed_small", "fixed_large")
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -60,12 +64,16 @@ class SamplerStep:
     calls: int = 0
 
 
-def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing") -> list[int]:
+def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing", alphas_cumprod=None) -> list[int]:
     """The descending training timesteps a `steps`-step sampler visits.
 
     Spacings as in diffusers and "Common Diffusion Noise Schedules and Sample Steps
     are Flawed" (Lin et al. 2024, table 2): `trailing` always starts at T-1,
-    `leading` at T - T//steps, `linspace` rounds an even grid over [0, T-1].
+    `leading` at T - T//steps, `linspace` rounds an even grid over [0, T-1]. `logsnr`
+    (DPM-Solver's "logSNR" steps, Lu et al. 2022) spaces them evenly in the log-SNR
+    λ_t = log(√ᾱ_t / √(1-ᾱ_t)) from T-1 down to t = T/100, and needs the schedule's
+    `alphas_cumprod`. It suits a schedule whose λ falls steadily (the linear one); where
+    ᾱ_{T-1} is all but zero (the cosine schedule's λ_{T-1} ≈ -9) its first steps crowd at T-1.
     """
     if spacing not in SPACINGS:
         raise ValueError(f"unknown timestep spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
@@ -75,9 +83,30 @@ def make_timesteps(num_train_steps: int, steps: int, spacing: str = "trailing") 
         ts = np.round(np.arange(num_train_steps, 0, -num_train_steps / steps)).astype(np.int64) - 1
     elif spacing == "leading":
         ts = (np.arange(steps) * (num_train_steps // steps))[::-1]
-    else:
+    elif spacing == "linspace":
         ts = np.linspace(0, num_train_steps - 1, steps).round().astype(np.int64)[::-1]
+    else:
+        ts = logsnr_timesteps(alphas_cumprod, num_train_steps, steps)
     return [int(t) for t in ts]
+
+
+def logsnr_timesteps(alphas_cumprod, num_train_steps: int, steps: int) -> np.ndarray:
+    """`steps` distinct timesteps from T-1 down to T/100 (less where T - steps is smaller), each the one
+    whose log-SNR is nearest an even grid of λ between the two."""
+    if alphas_cumprod is None or len(alphas_cumprod) != num_train_steps:
+        raise ValueError("logsnr spacing needs the schedule's alphas_cumprod (one per training timestep)")
+    alphas_cumprod = np.asarray(torch.as_tensor(alphas_cumprod, dtype=torch.float64).cpu())
+    log_snr = 0.5 * (np.log(alphas_cumprod) - np.log1p(-alphas_cumprod))  # falls as t grows
+    end = min(int(num_train_steps * LOGSNR_END_FRACTION), num_train_steps - steps)
+    grid = np.linspace(log_snr[-1], log_snr[end], steps)
+    ts = np.abs(log_snr[None, :] - grid[:, None]).argmin(axis=1)
+    # Where the grid is finer than the timesteps (few near T-1 on a steep schedule), nearest
+    # neighbours repeat: keep the i-th within the room its neighbours leave, then strictly falling.
+    position = np.arange(steps)
+    ts = np.clip(ts, end + steps - 1 - position, num_train_steps - 1 - position)
+    for i in range(1, steps):
+        ts[i] = min(ts[i], ts[i - 1] - 1)
+    return ts
 
 
 def sampler_label(sampler: str) -> str:
@@ -95,7 +124,7 @@ def model_calls(sampler: str, steps: int, schedule: NoiseSchedule | None = None,
     if schedule is None:
         return 2 * steps - 1
     alphas_cumprod = schedule.alphas_cumprod_float64()
-    timesteps = make_timesteps(schedule.num_train_steps, steps, spacing)
+    timesteps = make_timesteps(schedule.num_train_steps, steps, spacing, alphas_cumprod)
     return steps + sum(heun_corrects(float(alphas_cumprod[t])) for t in timesteps[:-1])
 
 
@@ -167,7 +196,8 @@ def sample(
     """
     _check_options(sampler, variance, prediction, eta, guidance)
     timesteps = make_timesteps(
-        schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing
+        schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing,
+        schedule.alphas_cumprod_float64() if spacing == "logsnr" else None,
     )
     device = _resolve_device(device, x_T, denoiser)
     generator = make_generator(generator)

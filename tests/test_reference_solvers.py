@@ -67,12 +67,15 @@ def slack(x: torch.Tensor, sigma: float, sigma_next: float) -> float:
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 @pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
-@pytest.mark.parametrize(("spacing", "steps"), [("trailing", 10), ("trailing", 4), ("leading", 25)])
+@pytest.mark.parametrize(("spacing", "steps"), [("trailing", 10), ("trailing", 4), ("leading", 25), ("logsnr", 10)])
 def test_dpmpp_2m_equals_diffusers_dpm_solver_multistep_at_every_step(kind, prediction, spacing, steps):
-    scheduler = diffusers.DPMSolverMultistepScheduler(
-        **config(kind, prediction, spacing, algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero"))
-    # Its own `leading` list differs from the other schedulers' (and ours); given the list, it runs it.
-    scheduler.set_timesteps(timesteps=make_timesteps(T, steps, spacing))
+    scheduler = diffusers.DPMSolverMultistepScheduler(**config(
+        kind, prediction, "trailing" if spacing == "logsnr" else spacing, algorithm_type="dpmsolver++",
+        solver_order=2, final_sigmas_type="zero"))
+    # Its own `leading` list differs from the other schedulers' (and ours), and it has no log-SNR
+    # list for a discrete schedule; given the list, it runs it.
+    alphas_cumprod = NoiseSchedule.create(kind, T).alphas_cumprod_float64()
+    scheduler.set_timesteps(timesteps=make_timesteps(T, steps, spacing, alphas_cumprod))
     scheduler.sigmas = torch.tensor(sigmas64(kind, scheduler.timesteps), dtype=torch.float64)
     x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(SEED))
     for step, t in zip(ours(kind, "dpmpp_2m", steps, prediction, spacing), scheduler.timesteps, strict=True):

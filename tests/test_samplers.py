@@ -210,3 +210,30 @@ def test_sampling_follows_the_requested_device(schedule):
         assert set(seen) == {torch.device(device).type}
     # The noise is drawn on the CPU generator, so every device starts from the same x_T.
     assert all(torch.allclose(finals[0], f, atol=1e-5) for f in finals)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10, 37, 990, 1000])
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_logsnr_spacing_gives_distinct_falling_timesteps_from_t_minus_1(kind, steps):
+    alphas_cumprod = NoiseSchedule.create(kind, 1000).alphas_cumprod_float64()
+    ts = make_timesteps(1000, steps, "logsnr", alphas_cumprod)
+    assert len(ts) == steps and ts[0] == 999 and all(a > b for a, b in zip(ts, ts[1:]))
+    assert ts[-1] == (min(10, 1000 - steps) if steps > 1 else 999)
+
+
+def test_logsnr_spacing_is_even_in_log_snr_on_the_linear_schedule():
+    alphas_cumprod = NoiseSchedule.create("linear", 1000).alphas_cumprod_float64()
+    log_snr = 0.5 * torch.log(alphas_cumprod / (1 - alphas_cumprod))
+    gaps = torch.diff(log_snr[make_timesteps(1000, 20, "logsnr", alphas_cumprod)])
+    assert gaps.min() > 0 and gaps.max() / gaps.min() < 1.1  # even up to rounding to whole timesteps
+    trailing = torch.diff(log_snr[make_timesteps(1000, 20, "trailing")])
+    assert trailing.max() / trailing.min() > 2.5  # what trailing spacing does instead
+
+
+def test_logsnr_spacing_needs_the_schedule():
+    with pytest.raises(ValueError, match="logsnr spacing needs the schedule's alphas_cumprod"):
+        make_timesteps(1000, 10, "logsnr")
+    schedule = NoiseSchedule.create("linear", 200)
+    steps = list(sample(lambda x, t, y: torch.zeros_like(x), schedule, (4, 2), sampler="ddim", steps=8,
+                        spacing="logsnr", generator=0))
+    assert [s.t for s in steps] == make_timesteps(200, 8, "logsnr", schedule.alphas_cumprod_float64())
