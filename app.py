@@ -145,7 +145,7 @@ def wire(handlers: Handlers, ui: dict) -> None:
     sample = on_gpu_when_available(handlers.sample, duration=handlers.gpu_seconds)
     # API clients bypass the UI's limits, so the handlers validate the raw values (preprocess=False).
     run_options = {"outputs": outputs, "preprocess": False, "show_progress": "minimal", "concurrency_id": "sample",
-                   "concurrency_limit": server.SAMPLE_CONCURRENCY, "validator": handlers.admission(len(inputs))}
+                   "concurrency_limit": server.SAMPLE_CONCURRENCY, "validator": handlers.sample_admission()}
     gif_options = {"concurrency_limit": 1, "concurrency_id": "gif", "show_progress": "minimal"}
     run_event = ui["run"].click(sample, inputs, api_name="sample", trigger_mode="once", js=RUN_JS, **run_options)
     example_event = ui["examples"].load_input_event.then(sample, inputs, api_visibility="private", js=SCROLL_JS,
@@ -190,7 +190,7 @@ def wire(handlers: Handlers, ui: dict) -> None:
         handlers.compare_samplers, [c["model"], c["class_name"], c["num_samples"], c["seed"], *ui["sides"]],
         [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
         concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
-        validator=handlers.admission(4 + len(ui["sides"])))
+        validator=handlers.compare_admission())
     panels.wire_compare(handlers, c, ui)
     forward_view.wire(handlers, c, ui)
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]

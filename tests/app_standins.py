@@ -116,8 +116,10 @@ class PacedPipeline:
 
 
 def standin_cache() -> ModelCache:
-    """A cache of stand-ins only: a 2D "moons" driven by an exact mixture and a 28×28 "emnist"."""
-    cache = ModelCache(root=Path("/nonexistent"))
+    """A cache of stand-ins only: a 2D "moons" driven by an exact mixture and a 28×28 "emnist". Runs may
+    take two minutes: the step cost is measured once, at the first use, and a busy test machine would
+    otherwise refuse a 1000-step test run (the bound itself is tested on the served app)."""
+    cache = ModelCache(root=Path("/nonexistent"), max_run_seconds=120.0)
     cache.add("moons", points_pipeline())
     cache.add("emnist", ImagePipeline())
     return cache

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
-from gradio_client.exceptions import AppError
+from gradio_client.exceptions import AppError, ValidationError
 from PIL import Image
 from wire_decode import decode_points
 
@@ -152,7 +152,7 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize("bad, message", BAD_REQUESTS, ids=[str(b) for b, _ in BAD_REQUESTS])
 def test_bad_request_gets_a_clear_error_and_the_next_good_request_succeeds(client, bad, message):
-    with pytest.raises(AppError) as error:
+    with pytest.raises(ValidationError) as error:  # refused by the validator, before the queue
         sample(client, **bad)
     assert message in str(error.value)
     assert sample(client, steps=1, num_samples=2)[3]["sample_shape"] == [2, 2]
@@ -165,11 +165,11 @@ def test_non_finite_guidance_over_raw_http_gets_a_clear_error(served, client, to
     body = f'{{"data": ["moons", "ddim", 5, 0.0, "upper moon", {token}, 50, 0, false, "off"]}}'
     headers = {"content-type": "application/json"}
     posted = httpx.post(f"{url}gradio_api/call/sample", content=body, headers=headers)
-    event_id = posted.json()["event_id"]
-    with httpx.stream("GET", f"{url}gradio_api/call/sample/{event_id}", timeout=60) as stream:
-        lines = list(stream.iter_lines())
-    assert "event: error" in lines
-    assert f"guidance weight w must be a number from 0 to 20, got {shown}" in "\n".join(lines)
+    # Refused by the validator before the queue: 422, the message naming the input in the reply.
+    assert posted.status_code == 422
+    refusal = posted.json()["detail"]
+    assert [item["parameter_name"] for item in refusal if not item["is_valid"]] == ["guidance"]
+    assert f"guidance weight w must be a number from 0 to 20, got {shown}" in posted.text
     assert sample(client, steps=1, num_samples=2)[3]["sample_shape"] == [2, 2]
 
 
@@ -267,7 +267,7 @@ def test_compare_runs_both_sides_from_the_same_noise_and_validates_each(client):
     assert summary["mean_distance_between_paired_samples"] < 1e-3  # DDIM η=1 on all steps is DDPM
     with Image.open(picture) as image:
         assert image.width > 2 * image.height - 100
-    with pytest.raises(AppError, match="eta \\(η\\) must be a number from 0 to 1, got 3"):
+    with pytest.raises(ValidationError, match="b_eta: eta \\(η\\) must be a number from 0 to 1, got 3"):
         client.predict("moons", "upper moon", 40, 2, "ddpm", 10, 0.0, 0.0, "ddim", 10, 3, 0.0, api_name="/compare")
 
 

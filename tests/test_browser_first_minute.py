@@ -87,6 +87,22 @@ def test_stop_says_where_the_run_was_and_shows_no_error(page):
     assert page.get_by_text("Error", exact=True).count() == 0
 
 
+def test_a_bad_value_is_marked_on_its_control_and_no_output_shows_an_error(page):
+    page.get_by_text("More options").click()
+    page.get_by_text("New seed every run").click()  # off: Run sends the seed as typed
+    seed = page.locator("#seed input")
+    seed.fill("-3")
+    seed.press("Enter")
+    painted = page.evaluate("window.diffusionLive.painted")
+    page.click("#run-button")
+    message = "seed must be a whole number from 0 to 2147483647, got -3"
+    page.wait_for_function(f"(document.querySelector('#seed')?.innerText || '').includes({message!r})",
+                           timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("Error", exact=True).count() == 0
+    assert page.evaluate("window.diffusionLive.painted") == painted  # refused before it ran: nothing played
+
+
 def test_switching_the_model_clears_the_last_result(page):
     page.click("#run-button")
     page.wait_for_function("(document.querySelector('#result-card')?.innerText || '').includes('Finished')", timeout=60_000)

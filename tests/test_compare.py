@@ -68,7 +68,7 @@ def test_the_comparison_streams_each_side_s_progress_then_its_result(cache):
 
 def test_a_stopped_comparison_ends_at_the_next_step_with_how_far_it_got(cache):
     stop = threading.Event()
-    stream = compare_steps(cache, side(cache, sampler="ddpm", steps=1000), side(cache, steps=30), stop=stop,
+    stream = compare_steps(cache, side(cache, sampler="ddpm", steps=200), side(cache, steps=30), stop=stop,
                            interval=0.0)
     seen = []
     for item in stream:
@@ -76,20 +76,20 @@ def test_a_stopped_comparison_ends_at_the_next_step_with_how_far_it_got(cache):
         if isinstance(item, CompareProgress) and item.step == 5:
             stop.set()
     assert all(isinstance(item, CompareProgress) for item in seen)  # no result
-    assert seen[-1] == CompareProgress("A", 6, 1000)
+    assert seen[-1] == CompareProgress("A", 6, 200)
 
 
 def test_the_compare_handler_reports_progress_and_a_stop_in_words(cache):
     handlers = Handlers(cache)
     request = types.SimpleNamespace(session_hash="visitor-1")
-    args = ("moons", "upper moon", 30, 4, "ddpm", 1000, 0.0, 0.0, "ddim", 20, 0.0, 0.0)
+    args = ("moons", "upper moon", 30, 4, "ddpm", 300, 0.0, 0.0, "ddim", 20, 0.0, 0.0)
     stream = handlers.compare_samplers(*args, request=request, progress=lambda *a, **k: None)
     outputs = [next(stream)]
     handlers.stop_compare(request)
     outputs += list(stream)
     summary = outputs[-1][1]
-    assert summary["status"] == "stopped" and summary["side"] == "A" and 0 < summary["step"] < 1000
-    assert handlers.compare_words(summary).startswith(f"**Stopped** at step {summary['step']} of 1000 of side A")
+    assert summary["status"] == "stopped" and summary["side"] == "A" and 0 < summary["step"] < 300
+    assert handlers.compare_words(summary).startswith(f"**Stopped** at step {summary['step']} of 300 of side A")
     # A new comparison in the same session runs to its end: Stop is cleared when it starts.
     *_, (picture, finished) = handlers.compare_samplers(*args[:5], 10, *args[6:], request=request,
                                                         progress=lambda *a, **k: None)

@@ -261,6 +261,10 @@ class ModelCache:
     def get(self, name: str) -> ServablePipeline:
         return self.served(name).pipeline
 
+    def loaded(self, name: str) -> bool:
+        """Whether `name`'s weights are in memory (so asking for it costs no load)."""
+        return name in self._served
+
     def info(self, name: str) -> ModelInfo:
         return self.served(name).info
 

@@ -11,7 +11,7 @@ import inspect
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import gradio as gr
 
@@ -20,9 +20,11 @@ from . import live, result
 from .admission import Admission, client_host
 from .cache import ModelCache, ModelInfo, model_label
 from .cost import request_seconds
+from .errors import user_errors
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
 from .requests import (
+    SAMPLE_INPUT_NAMES,
     UNCONDITIONAL,
     RequestError,
     known_model,
@@ -31,7 +33,6 @@ from .requests import (
     shown,
     validate_request,
 )
-from .errors import user_errors
 from .teaching import TeachingHandlers
 
 
@@ -68,6 +69,9 @@ def samples_label(info: ModelInfo) -> str:
 
 
 ALLOW_LOAD_ENV = "DIFFUSION_ALLOW_LOAD"
+# The inputs of /compare, in order: the shared ones, then side A's and side B's sampler settings.
+COMPARE_SIDE = ("sampler", "steps", "eta", "guidance")
+COMPARE_INPUTS = ("model", "class_name", "num_samples", "seed", *COMPARE_SIDE, *(f"b_{n}" for n in COMPARE_SIDE))
 LOAD_OFF = (f"Loading other weights is off on this server: the model is the same for every visitor. "
             f"Its operator can turn it on with {ALLOW_LOAD_ENV}=1, which changes the weights for everyone.")
 
@@ -103,16 +107,27 @@ class Handlers(TeachingHandlers):
         for what in ("run", "compare"):
             self._stops.pop(f"{session}:{what}", None)
 
-    def admission(self, inputs: int) -> Callable:
-        """The validator of a run event with `inputs` inputs: refuse a run past the client's share of the queue
-        (before it enters the queue, so it takes no place there)."""
+    def admission(self, inputs: int, check: Callable | None = None, names: Sequence[str] = ()) -> Callable:
+        """The validator of a run event with `inputs` inputs, which runs before the event is queued (so a
+        refused run takes no place there and leaves the outputs untouched): `check(values)` raises a
+        `RequestError` for bad values, marked on the input of its `field` among `names` (else the first);
+        then a run past the client's share of the queue is refused."""
 
         async def admit(*values_and_request):  # on the event loop: no thread hop (a thread cost ~15 ms a run)
-            request = values_and_request[-1]
+            request, values = values_and_request[-1], values_and_request[:-1]
+            verdicts = [gr.validate(True, "")] * inputs
+            try:
+                if check is not None:
+                    check(values)
+            except RequestError as error:
+                at = list(names).index(error.field) if error.field in names else 0
+                verdicts[at] = gr.validate(False, str(error))
+                return verdicts
             queue = getattr(self.blocks, "_queue", None)
             why = None if queue is None else await self.admitted.refuse(queue, request.session_hash,
                                                                          client_host(request))
-            return [gr.validate(why is None, why or "")] + [gr.validate(True, "")] * (inputs - 1)
+            verdicts[0] = gr.validate(why is None, why or "")
+            return verdicts
 
         # Gradio passes the request to a parameter annotated gr.Request, after the inputs.
         parameters = [inspect.Parameter(f"input_{k}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in range(inputs)]
@@ -120,6 +135,32 @@ class Handlers(TeachingHandlers):
         admit.__signature__ = inspect.Signature(parameters)
         admit.__annotations__ = {"request": gr.Request}  # what Gradio reads the annotation from
         return admit
+
+    def sample_admission(self) -> Callable:
+        """`/sample`'s validator: its values checked, then the queue share."""
+        return self.admission(len(SAMPLE_INPUT_NAMES), self.check_sample, SAMPLE_INPUT_NAMES)
+
+    def compare_admission(self) -> Callable:
+        """`/compare`'s validator: both sides' values checked, then the queue share."""
+        return self.admission(len(COMPARE_INPUTS), self.check_compare, COMPARE_INPUTS)
+
+    def check_sample(self, values) -> None:
+        """`/sample`'s values as the validator checks them: RequestError naming the bad one. A model not
+        loaded yet is left to the handler (its first load must not block the event loop)."""
+        model = values[0] if values else None
+        if isinstance(model, str) and model in self.cache.names() and not self.cache.loaded(model):
+            return
+        validate_request(self.cache, *values)
+
+    def check_compare(self, values) -> None:
+        """`/compare`'s values (shared inputs, then side A's and side B's): side B's fields are b_…"""
+        shared, a, b = list(values[:4]), list(values[4:8]), list(values[8:12])
+        model, class_name, num_samples, seed = shared
+        self.check_sample([model, *a[:3], class_name, a[3], num_samples, seed])
+        try:
+            self.check_sample([model, *b[:3], class_name, b[3], num_samples, seed])
+        except RequestError as error:
+            raise RequestError(str(error), f"b_{error.field}" if error.field in COMPARE_SIDE else error.field) from None
 
     @user_errors
     def sample(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,

@@ -31,7 +31,12 @@ MAX_SEED = 2**31 - 1
 
 
 class RequestError(ValueError):
-    """A request the app will not run; the message names the bad value and what is allowed."""
+    """A request the app will not run; the message names the bad value and what is allowed, and
+    `field` the `/sample` input at fault where there is one (so the page can mark that control)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -127,16 +132,17 @@ def shown(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def number(value, name: str, low: float, high: float, whole: bool) -> float | int:
-    """`value` as an int (whole) or float within [low, high], or RequestError naming it and the range."""
+def number(value, name: str, low: float, high: float, whole: bool, field: str | None = None) -> float | int:
+    """`value` as an int (whole) or float within [low, high], or RequestError naming it and the range
+    (and, as its `field`, the input it came from)."""
     if whole:
         allowed = f"a whole number from {int(low)} to {int(high)}"
     else:
         allowed = f"a number from {low:g} to {high:g}"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise RequestError(f"{name} must be {allowed}, got {shown(value)}")
+        raise RequestError(f"{name} must be {allowed}, got {shown(value)}", field)
     if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
-        raise RequestError(f"{name} must be {allowed}, got {shown(value)}")
+        raise RequestError(f"{name} must be {allowed}, got {shown(value)}", field)
     return int(value) if whole else float(value)
 
 
@@ -144,7 +150,7 @@ def known_model(cache: ModelCache, model) -> str:
     """`model` if the cache serves it, else RequestError listing the models it does serve."""
     names = cache.names()
     if not isinstance(model, str) or model not in names:
-        raise RequestError(f"unknown model {shown(model)}; choose one of: {', '.join(names)}")
+        raise RequestError(f"unknown model {shown(model)}; choose one of: {', '.join(names)}", "model")
     return model
 
 
@@ -166,31 +172,32 @@ def validate_request(
     try:
         info = cache.info(model)
     except Exception as error:
-        raise RequestError(f"model {model!r} could not be loaded: {error}") from error
+        raise RequestError(f"model {model!r} could not be loaded: {error}", "model") from error
     if not isinstance(sampler, str) or sampler.lower() not in SAMPLERS:
-        raise RequestError(f"unknown sampler {shown(sampler)}; choose one of {', '.join(SAMPLERS)}")
+        raise RequestError(f"unknown sampler {shown(sampler)}; choose one of {', '.join(SAMPLERS)}", "sampler")
     sampler = sampler.lower()
-    steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
-    eta = number(eta, "eta (η)", 0.0, 1.0, whole=False)
+    steps = number(steps, "steps", 1, info.num_train_steps, whole=True, field="steps")
+    eta = number(eta, "eta (η)", 0.0, 1.0, whole=False, field="eta")
     classes = (UNCONDITIONAL, *info.class_names)
     if class_name is None:
         class_name = UNCONDITIONAL
     if not isinstance(class_name, str) or class_name not in classes:
         raise RequestError(
-            f"class {shown(class_name)} is not a class of {model}; choose one of: {', '.join(classes)}"
+            f"class {shown(class_name)} is not a class of {model}; choose one of: {', '.join(classes)}", "class_name"
         )
-    guidance = number(guidance, "guidance weight w", 0.0, MAX_GUIDANCE, whole=False)
+    guidance = number(guidance, "guidance weight w", 0.0, MAX_GUIDANCE, whole=False, field="guidance")
     what = "points" if info.kind == "points" else "images"
-    num_samples = number(num_samples, f"number of {what} for {model}", 1, info.max_samples, whole=True)
-    seed = number(seed, "seed", 0, MAX_SEED, whole=True)
+    num_samples = number(num_samples, f"number of {what} for {model}", 1, info.max_samples, whole=True,
+                         field="num_samples")
+    seed = number(seed, "seed", 0, MAX_SEED, whole=True, field="seed")
     if show_x0 is None:
         show_x0 = False
     if not isinstance(show_x0, bool):
-        raise RequestError(f"show_x0 must be true or false, got {shown(show_x0)}")
+        raise RequestError(f"show_x0 must be true or false, got {shown(show_x0)}", "show_x0")
     if field is None:
         field = "off"
     if not isinstance(field, str) or field not in FIELD_MODES:
-        raise RequestError(f"field must be one of {', '.join(FIELD_MODES)}, got {shown(field)}")
+        raise RequestError(f"field must be one of {', '.join(FIELD_MODES)}, got {shown(field)}", "field")
     label_index = info.class_names.index(class_name) if class_name != UNCONDITIONAL else None
     if info.kind != "points":
         field = "off"  # a field of arrows only makes sense in the plane
@@ -238,7 +245,7 @@ def check_cost(
     hint = " or ".join(options) if options else "fewer steps and fewer samples"
     raise RequestError(
         f"this run would take about {seconds:.0f} s on this server, and a run may take at most {limit:g} s; "
-        f"{hint} would fit (the learned field and guidance each add to a step's cost)"
+        f"{hint} would fit (the learned field and guidance each add to a step's cost)", "steps"
     )
 
 
