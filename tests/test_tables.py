@@ -128,3 +128,12 @@ def test_log_axes_are_labelled_at_round_counts_that_cover_the_data():
               "sweep_calls": {"Heun, 10 steps": 18, "Heun, 20 steps": 38}}
     axis = steps_sweep_figure(report).to_dict()["layout"]["xaxis"]
     assert list(axis["ticktext"]) == ["10", "20", "50", "100", "200", "500", "1000"]  # not 18 over 20
+
+
+def test_without_the_reports_calls_heun_s_are_counted_on_the_model_s_schedule():
+    from diffusion_core import NoiseSchedule
+
+    report = {"frechet": {"Heun, 10 steps": 30.0, "Heun, 50 steps": 33.0}, "frechet_real": 9.4}
+    linear = NoiseSchedule.create("linear", 1000)  # σ at t = 999 is past 80: no correction on the first step
+    assert list(traces(steps_sweep_figure(report, linear))["Heun"]["x"]) == [18, 95]
+    assert list(traces(steps_sweep_figure(report))["Heun"]["x"]) == [19, 99]  # the bound, without a schedule

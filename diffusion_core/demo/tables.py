@@ -96,14 +96,15 @@ def guidance_sweep_figure(report: dict | None) -> go.Figure | None:
     return go.Figure({"data": traces, "layout": layout}, _validate=False)
 
 
-def steps_sweep_figure(report: dict | None) -> go.Figure | None:
+def steps_sweep_figure(report: dict | None, schedule=None) -> go.Figure | None:
     """Sample quality against network calls (NFE): a line per sampler of the sweep (DDIM η=0 and η=1,
-    DPM-Solver++, Heun, Euler ancestral), DDPM at all T as one point and the real data's level."""
+    DPM-Solver++, Heun, Euler ancestral), DDPM at all T as one point and the real data's level. NFE
+    from the report, else counted on the model's `schedule` where given."""
     if not report:
         return None
     table = report.get("frechet") or report.get("sw_steps")
     if table:  # EMNIST's Fréchet distances, or a 2D model's SW ratios, named alike
-        lines, ddpm = _sweep_lines(table, report.get("sweep_calls", {}))
+        lines, ddpm = _sweep_lines(table, report.get("sweep_calls", {}), schedule)
         if "frechet" in report:
             quality, floor = "Fréchet distance (lower is better)", report.get("frechet_real")
         else:
@@ -149,9 +150,10 @@ def log_ticks(low: float, high: float) -> list[float]:
     return [c for c in candidates if below[-1] <= c <= above[0]]
 
 
-def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, float]]], tuple | None]:
+def _sweep_lines(table: dict, calls: dict, schedule=None) -> tuple[dict[str, list[tuple[int, float]]], tuple | None]:
     """The sweep's named runs grouped into lines of (NFE, value), and DDPM's (name, NFE, value) point.
-    NFE from the report where it gives them, else from the sampler (reports before the solvers)."""
+    NFE from the report where it gives them, else from the sampler on `schedule` (reports before the
+    solvers, or without their calls)."""
     lines: dict[str, list[tuple[int, float]]] = {}
     ddpm = None
     for name, value in table.items():
@@ -163,7 +165,7 @@ def _sweep_lines(table: dict, calls: dict) -> tuple[dict[str, list[tuple[int, fl
             ddpm = (name, calls.get(name, steps), value)
         else:
             sampler = LINE_SAMPLERS.get(line, "ddim")
-            lines.setdefault(line, []).append((calls.get(name, model_calls(sampler, steps)), value))
+            lines.setdefault(line, []).append((calls.get(name, model_calls(sampler, steps, schedule)), value))
     return lines, ddpm
 
 

@@ -103,9 +103,11 @@ class TeachingHandlers:
 
     def sweep_figures(self, model) -> tuple:
         """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""
-        folder = self.cache.folder(model) if model in self.cache.names() else None
+        known = model in self.cache.names()
+        folder = self.cache.folder(model) if known else None
         report = tables.read_eval(folder) if folder is not None else None
-        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report)
+        schedule = self.cache.get(model).schedule if known else None
+        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report, schedule)
 
     def prediction_figure(self, dataset: str = "moons"):
         """The chart of `dataset`'s models that differ in what the network predicts (`tables.prediction_figure`),

@@ -65,6 +65,7 @@ class EMNISTEvalReport:
     threads: int
     settings: EMNISTEvalSettings
     seconds: dict[str, float] = field(default_factory=dict)
+    sweep_calls: dict[str, int] = field(default_factory=dict)  # the Fréchet table's network calls (NFE) per run
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +103,8 @@ class EMNISTEvalReport:
             f"Fréchet distance in classifier features, {s.n_frechet} characters (w=0) vs the real held-out set; "
             f"real training characters: {self.frechet_real:.2f}",
         ]
-        rows += [f"  {name:<22} {value:8.2f}" for name, value in self.frechet.items()]
+        rows += [f"  {name:<26} {value:8.2f}" + (f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else "")
+                 for name, value in self.frechet.items()]
         rows += [
             "",
             f"sampling {s.timing_characters} characters, DDIM {s.ddim_steps} steps, w={s.guidance:g}: "
@@ -217,6 +219,7 @@ def evaluate_emnist(
         threads=torch.get_num_threads(),
         settings=settings,
         seconds={k: round(v, 1) for k, v in seconds.items()},
+        sweep_calls={run.name: run.calls for run in sweep_runs(pipeline.schedule, settings.frechet_steps)},
     )
     return report, headline_images
 
