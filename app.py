@@ -16,7 +16,7 @@ except ImportError:
 
 import gradio as gr
 
-from diffusion_core.demo import forward_view, live, panels, server, theme
+from diffusion_core.demo import live, panels, server, theme
 from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache, model_label
 from diffusion_core.demo.examples import served_examples
 from diffusion_core.demo.gpu import on_gpu_when_available, on_zero_gpu
@@ -191,8 +191,7 @@ def wire(handlers: Handlers, ui: dict) -> None:
         [ui["compared"], ui["compare_summary"]], api_name="compare", preprocess=False,
         concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
         validator=handlers.compare_admission())
-    panels.wire_compare(handlers, c, ui)
-    forward_view.wire(handlers, c, ui)
+    panels.wire_views(handlers, c, ui)
     explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
           api_name="explain", show_progress="hidden", queue=False, preprocess=False)

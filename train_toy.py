@@ -43,7 +43,6 @@ from diffusion_core.weights.checkpoint import (
     CheckpointConfig,
     CheckpointError,
     load_config,
-    load_model,
     load_training_state,
     save_checkpoint,
 )
@@ -55,7 +54,7 @@ from diffusion_core.weights.hub_cli import (
     run_pull,
     run_push,
 )
-from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, Pipeline, resolve_checkpoint
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, Pipeline, load_pipeline, resolve_checkpoint
 
 # Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "seed")
@@ -241,8 +240,8 @@ def run_emnist_eval(folder: Path, pipeline: Pipeline, args: argparse.Namespace) 
 
 def run_eval(target: str, args: argparse.Namespace) -> bool:
     folder = resolve_checkpoint(target)
-    model, config = load_model(folder)
-    pipeline = Pipeline(model, config, args.device)
+    pipeline = load_pipeline(folder, args.device)  # a model of one's own data: its points.csv registered
+    model, config = pipeline.model, pipeline.config
     if config.dataset == "emnist":
         return run_emnist_eval(folder, pipeline, args)
     settings = EvalSettings(n_samples=args.n_samples, n_conformity=args.n_conformity)

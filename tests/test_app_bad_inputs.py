@@ -102,6 +102,11 @@ CATALOGUE = [
     ("/recompute_tables", ["nope"], "unknown model 'nope'; choose one of"),
     ("/recompute_tables", [None], "unknown model None; choose one of"),
     ("/recompute_tables", [[1]], "unknown model [1]; choose one of"),
+    ("/train", ["drawing", "", "", ""], "the drawing: nothing is drawn yet"),
+    ("/train", ["drawing", "[1, 2]", "", ""], 'the drawing: a drawing is {"strokes"'),
+    ("/train", ["word", "", "   ", ""], "the word: type a word first"),
+    ("/train", ["csv", "", "", "1,2\nx,3"], "the pasted rows: line 2: expected x,y or x,y,label numbers"),
+    ("/train", ["elsewhere", "", "", ""], "train on one of drawing, word, csv, got 'elsewhere'"),
 ]
 # Sent over plain HTTP: strict JSON (gradio_client) cannot carry them.
 NON_FINITE = [

@@ -9,7 +9,16 @@ from .emnist import (
     load_emnist,
     split_indices,
 )
-from .toy import CLASS_NAMES, RESCALING, TOY_DATASETS, draw_toy, toy_dataset
+from .toy import (
+    CLASS_NAMES,
+    RESCALING,
+    TOY_DATASETS,
+    draw_toy,
+    forget_point_set,
+    is_point_set,
+    register_point_set,
+    toy_dataset,
+)
 
 __all__ = [
     "BYCLASS_NAMES",
@@ -21,7 +30,10 @@ __all__ = [
     "RESCALING",
     "TOY_DATASETS",
     "draw_toy",
+    "forget_point_set",
+    "is_point_set",
     "load_emnist",
+    "register_point_set",
     "split_indices",
     "toy_dataset",
 ]

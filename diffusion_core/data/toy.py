@@ -86,15 +86,43 @@ _RAW: dict[str, tuple[Callable, float]] = {
 }
 
 
+# Point sets registered at run time (a visitor's drawing, a checkpoint's points.csv), by name: anything
+# with draw(n, generator) -> (points, labels) and class_names (data.custom.PointSet).
+_REGISTERED: dict = {}
+
+
+def register_point_set(name: str, point_set) -> None:
+    """Make `point_set` drawable as toy set `name` (for `toy_dataset`, the app's views, the figures)."""
+    if name in TOY_DATASETS:
+        raise ValueError(f"{name!r} is a built-in toy set")
+    _REGISTERED[name] = point_set
+
+
+def forget_point_set(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
+def is_point_set(name) -> bool:
+    """Whether `name` is a built-in toy set or a registered point set."""
+    return name in TOY_DATASETS or name in _REGISTERED
+
+
+def point_set_classes(name: str) -> tuple[str, ...]:
+    return CLASS_NAMES[name] if name in CLASS_NAMES else _REGISTERED[check_dataset(name)].class_names
+
+
 def check_dataset(name: str) -> str:
-    if name not in TOY_DATASETS:
+    if not is_point_set(name):
         raise ValueError(f"unknown toy dataset {name!r}; choose one of {', '.join(TOY_DATASETS)}")
     return name
 
 
 def draw_toy(name: str, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """n i.i.d. points of toy set `name` from `generator`: float32 (n, 2) and long labels (n,)."""
-    raw, noise = _RAW[check_dataset(name)]
+    if check_dataset(name) in _REGISTERED:
+        points, labels = _REGISTERED[name].draw(n, generator)
+        return points.float(), labels
+    raw, noise = _RAW[name]
     points, labels = raw(n, noise, generator)
     rescaling = RESCALING[name]
     points = (points - torch.tensor(rescaling.offset, dtype=torch.float64)) * rescaling.scale

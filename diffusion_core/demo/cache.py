@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..data import TOY_DATASETS, toy_dataset
+from ..data import is_point_set, toy_dataset
 from ..samplers import SamplerStep
 from ..schedules import NoiseSchedule
 from ..weights import source as weights_source
@@ -43,6 +44,7 @@ COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
 # 1.2 ms an image): a guess at a GPU's speed, not a measurement.
 UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8), "images": StepCost(2.6e-4, 1.2e-4)}
 # The dropdown lists these first, in this order, then any other checkpoint alphabetically.
+PRIVATE_TTL_S = 3600  # a visitor's own model is dropped after an hour, or when their page closes
 PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist", "moons_epsilon", "moons_x0")
 # What the page calls them (the API keeps the folder names). moons_epsilon and moons_x0 are moons
 # trained identically but for what the network predicts (the shipped moons predicts v).
@@ -52,7 +54,9 @@ MODEL_LABELS = {"moons": "Two moons", "circles": "Circles", "moons_circles": "Ci
 
 
 def model_label(name: str) -> str:
-    """A model's name on the page: MODEL_LABELS', else its folder name."""
+    """A model's name on the page: MODEL_LABELS', 'Your data' for a visitor's own, else its folder name."""
+    if name.startswith("yours-"):
+        return "Your data"
     return MODEL_LABELS.get(name, name)
 
 
@@ -127,7 +131,7 @@ class DataPicture:
 
 def data_picture(info: ModelInfo) -> DataPicture | None:
     """The data picture of a 2D toy model (None for image models and unknown data sets)."""
-    if info.kind != "points" or info.dataset not in TOY_DATASETS:
+    if info.kind != "points" or not is_point_set(info.dataset):
         return None
     data, labels = toy_dataset(info.dataset, PICTURE_POINTS, seed=0)
     data, labels = data.numpy(), labels.numpy()
@@ -193,6 +197,8 @@ class ModelCache:
         # The longest run one request may ask for (cost.max_run_seconds: DIFFUSION_MAX_RUN_SECONDS or 15 s).
         self.max_run_seconds = cost.max_run_seconds(self.environ) if max_run_seconds is None else max_run_seconds
         self._served: dict[str, ServedModel] = {}
+        # A visitor's own models, by name: (the session that trained it, its record, when), never listed.
+        self._private: dict[str, tuple[str, ServedModel, float]] = {}
         self._broken: dict[str, str] = {}
         self._hub_down: str | None = None  # why the Hub is no longer asked at start-up, once it failed
         self._lock = threading.Lock()
@@ -202,6 +208,29 @@ class ModelCache:
         record = serve(name, pipeline, f"{name}: weights supplied in-process", None)
         with self._lock:
             self._served[name] = record
+
+    def add_private(self, name: str, owner: str, pipeline: ServablePipeline, ttl_s: float = PRIVATE_TTL_S) -> None:
+        """Serve `pipeline` as `name` to the session `owner` alone (a model a visitor trained); models
+        older than `ttl_s` are dropped first."""
+        record = serve(name, pipeline, f"{name}: trained in this session, seen by no one else", None)
+        now = time.monotonic()
+        with self._lock:
+            for old in [n for n, (_, _, made) in self._private.items() if now - made > ttl_s]:
+                del self._private[old]
+            self._private[name] = (owner, record, now)
+
+    def private_names(self, owner: str | None) -> list[str]:
+        """The models session `owner` trained (none for no session)."""
+        with self._lock:
+            return [name for name, (who, _, _) in self._private.items() if owner and who == owner]
+
+    def drop_private(self, owner: str | None) -> list[str]:
+        """Forget session `owner`'s models; returns their names."""
+        names = self.private_names(owner)
+        with self._lock:
+            for name in names:
+                self._private.pop(name, None)
+        return names
 
     def names(self) -> list[str]:
         """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""
@@ -227,6 +256,9 @@ class ModelCache:
         record = self._served.get(name)
         if record is not None:
             return record
+        private = self._private.get(name)
+        if private is not None:  # whose it is, requests.known_model checks
+            return private[1]
         with self._lock:
             if name not in self._served:
                 self._served[name] = self._first_load(name)
@@ -263,7 +295,7 @@ class ModelCache:
 
     def loaded(self, name: str) -> bool:
         """Whether `name`'s weights are in memory (so asking for it costs no load)."""
-        return name in self._served
+        return name in self._served or name in self._private
 
     def info(self, name: str) -> ModelInfo:
         return self.served(name).info

@@ -72,9 +72,11 @@ def _nearest(timesteps, t: int) -> int:
     return int(np.argmin(np.abs(np.asarray(timesteps) - t)))
 
 
-def check_forward(cache: ModelCache, model, schedule, num_train_steps, seed) -> tuple[str, str, int, int]:
-    """The raw inputs of /forward checked: (model, schedule, T, seed), or RequestError."""
-    model = known_model(cache, model)
+def check_forward(cache: ModelCache, model, schedule, num_train_steps, seed,
+                  session: str | None = None) -> tuple[str, str, int, int]:
+    """The raw inputs of /forward checked: (model, schedule, T, seed), or RequestError; `session` may ask for
+    its own model."""
+    model = known_model(cache, model, session)
     if not isinstance(schedule, str) or schedule not in BETA_SCHEDULES:
         raise RequestError(f"unknown schedule {shown(schedule)}; choose one of {', '.join(BETA_SCHEDULES)}")
     num_train_steps = number(num_train_steps, "T (diffusion steps)", MIN_T, MAX_T, whole=True)
@@ -82,9 +84,9 @@ def check_forward(cache: ModelCache, model, schedule, num_train_steps, seed) -> 
     return model, schedule, num_train_steps, seed
 
 
-def play(cache: ModelCache, model, schedule, num_train_steps, seed=0) -> tuple[str, ForwardRun]:
+def play(cache: ModelCache, model, schedule, num_train_steps, seed=0, session: str | None = None) -> tuple[str, ForwardRun]:
     """The x_0 → x_T film's canvas message and the run the session keeps."""
-    model, kind, steps, seed = check_forward(cache, model, schedule, num_train_steps, seed)
+    model, kind, steps, seed = check_forward(cache, model, schedule, num_train_steps, seed, session)
     served = cache.served(model)
     info, pipeline = served.info, served.pipeline
     chosen = NoiseSchedule.create(kind, steps)

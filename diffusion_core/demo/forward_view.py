@@ -35,9 +35,10 @@ class ForwardHandlers:
         self.cache = cache
 
     @user_errors
-    def play(self, model, schedule, num_train_steps, seed):
+    def play(self, model, schedule, num_train_steps, seed, request: gr.Request = None):
         """Play x_0 → x_T on the live canvas; keep the film for scrubbing; say how close the reverse run is."""
-        message, run = forward.play(self.cache, model, schedule, num_train_steps, seed)
+        session = getattr(request, "session_hash", None)
+        message, run = forward.play(self.cache, model, schedule, num_train_steps, seed, session=session)
         middle = run.timesteps[len(run.timesteps) // 2]
         slider = gr.update(maximum=run.num_train_steps - 1, value=middle, interactive=True)
         figure = forward.comparison_figure(self.cache, run, middle)
@@ -50,9 +51,10 @@ class ForwardHandlers:
         return forward.frame_at(self.cache, run, t), gr.update(value=figure, visible=figure is not None)
 
     @user_errors
-    def schedules(self, model, num_train_steps, sampler, steps):  # noqa: ARG002 - every sampler visits these
+    def schedules(self, model, num_train_steps, sampler, steps,  # noqa: ARG002 - every sampler visits these
+                  request: gr.Request = None):
         """The three schedules at T, the model's own drawn thick, the sampler's timesteps marked on it."""
-        model = known_model(self.cache, model)
+        model = known_model(self.cache, model, getattr(request, "session_hash", None))
         steps_t = number(num_train_steps, "T (diffusion steps)", forward.MIN_T, forward.MAX_T, whole=True)
         own = self.cache.served(model).pipeline.schedule
         try:  # the steps the Run button's sampler visits, on the model's own curve (none for a bad value)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import gradio as gr
 
-from ..data import TOY_DATASETS
+from ..data import is_point_set
 from . import live, result
 from .admission import Admission, client_host
 from .cache import ModelCache, ModelInfo, model_label
@@ -33,7 +33,13 @@ from .requests import (
     shown,
     validate_request,
 )
+from .own_data import OwnDataHandlers
 from .teaching import TeachingHandlers
+
+
+def session_of(request) -> str | None:
+    """The visitor's session (None for a direct call): whose own models a request may use."""
+    return getattr(request, "session_hash", None) or None
 
 
 def finite(value, name: str) -> float:
@@ -81,7 +87,7 @@ def load_allowed(environ: Mapping[str, str] = os.environ) -> bool:
     return environ.get(ALLOW_LOAD_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-class Handlers(TeachingHandlers):
+class Handlers(TeachingHandlers, OwnDataHandlers):
     """Every event of the app, over one model cache.
 
     allow_load: whether `load_weights` may switch a model's weights. They are the
@@ -95,6 +101,8 @@ class Handlers(TeachingHandlers):
         self.blocks: gr.Blocks | None = None  # set by `bind`, for the queue the admission check reads
         self.admitted = Admission()
         self._stops: dict[str, threading.Event] = {}  # per session: set by Stop, read by its run
+        self._training: set[str] = set()  # the sessions training a model of their own now
+        self._training_lock = threading.Lock()
 
     def bind(self, blocks: gr.Blocks) -> None:
         self.blocks = blocks
@@ -104,8 +112,9 @@ class Handlers(TeachingHandlers):
         """When a visitor's page closes: drop their stop events (a run in progress still ends, at its next
         step, when Gradio closes its stream)."""
         session = getattr(request, "session_hash", None)
-        for what in ("run", "compare"):
+        for what in ("run", "compare", "train"):
             self._stops.pop(f"{session}:{what}", None)
+        self.forget_own(session)
 
     def admission(self, inputs: int, check: Callable | None = None, names: Sequence[str] = ()) -> Callable:
         """The validator of a run event with `inputs` inputs, which runs before the event is queued (so a
@@ -118,7 +127,7 @@ class Handlers(TeachingHandlers):
             verdicts = [gr.validate(True, "")] * inputs
             try:
                 if check is not None:
-                    check(values)
+                    check(values, session_of(request))
             except RequestError as error:
                 at = list(names).index(error.field) if error.field in names else 0
                 verdicts[at] = gr.validate(False, str(error))
@@ -144,21 +153,21 @@ class Handlers(TeachingHandlers):
         """`/compare`'s validator: both sides' values checked, then the queue share."""
         return self.admission(len(COMPARE_INPUTS), self.check_compare, COMPARE_INPUTS)
 
-    def check_sample(self, values) -> None:
+    def check_sample(self, values, session: str | None = None) -> None:
         """`/sample`'s values as the validator checks them: RequestError naming the bad one. A model not
         loaded yet is left to the handler (its first load must not block the event loop)."""
         model = values[0] if values else None
         if isinstance(model, str) and model in self.cache.names() and not self.cache.loaded(model):
             return
-        validate_request(self.cache, *values)
+        validate_request(self.cache, *values, session=session)
 
-    def check_compare(self, values) -> None:
+    def check_compare(self, values, session: str | None = None) -> None:
         """`/compare`'s values (shared inputs, then side A's and side B's): side B's fields are b_…"""
         shared, a, b = list(values[:4]), list(values[4:8]), list(values[8:12])
         model, class_name, num_samples, seed = shared
-        self.check_sample([model, *a[:3], class_name, a[3], num_samples, seed])
+        self.check_sample([model, *a[:3], class_name, a[3], num_samples, seed], session)
         try:
-            self.check_sample([model, *b[:3], class_name, b[3], num_samples, seed])
+            self.check_sample([model, *b[:3], class_name, b[3], num_samples, seed], session)
         except RequestError as error:
             raise RequestError(str(error), f"b_{error.field}" if error.field in COMPARE_SIDE else error.field) from None
 
@@ -170,7 +179,8 @@ class Handlers(TeachingHandlers):
         Stop (`stop`, for this session) ends the stream early with the last frame kept on the canvas.
         """
         checked = validate_request(
-            self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field
+            self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field,
+            session=session_of(request),
         )
         stop = self._session_stop(request, "run")
         stream = live.run_sample(checked, self.cache)
@@ -212,9 +222,11 @@ class Handlers(TeachingHandlers):
                 result.result_card(update.summary, model_label(request.model)),
             )
 
-    def estimate_and_link(self, *values) -> tuple[str, str]:
+    def estimate_and_link(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
+                          field="off", request: gr.Request = None) -> tuple[str, str]:
         """The line under Run and the link to these settings, as the controls change."""
-        return self.estimate(*values), self.settings_link(*values)
+        values = (model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field)
+        return self.estimate(*values, request=request), self.settings_link(*values)
 
     def settings_link(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, *views) -> str:
         """A link (Markdown) that reopens the page with these settings."""
@@ -236,22 +248,22 @@ class Handlers(TeachingHandlers):
         self._session_stop(request, "run", clear=False).set()
 
     def estimate(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-                 field="off") -> str:
+                 field="off", request: gr.Request = None) -> str:
         """The line under Run: how long these settings take here, or what is wrong with them."""
         try:
             request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
-                                       seed, show_x0, field)
+                                       seed, show_x0, field, session=session_of(request))
         except RequestError as error:
             return f"⚠ {error}"
         return result.estimate_line(request_seconds(self.cache, request))
 
     def gpu_seconds(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-                    field="off") -> int:
+                    field="off", request: gr.Request = None) -> int:
         """The GPU lease a ZeroGPU Space asks for a run: twice its estimate plus 10 s, at most MAX_GPU_SECONDS
         (a request that fails validation asks for the least: it stops at once)."""
         try:
             request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
-                                       seed, show_x0, field)
+                                       seed, show_x0, field, session=session_of(request))
         except RequestError:
             return 10
         return int(min(MAX_GPU_SECONDS, 10 + 2 * request_seconds(self.cache, request)))
@@ -273,9 +285,10 @@ class Handlers(TeachingHandlers):
         return str(live.trajectory_gif(self.cache, run))
 
     @user_errors
-    def model_controls(self, model, class_name, steps, num_samples, previous_kind) -> tuple:
+    def model_controls(self, model, class_name, steps, num_samples, previous_kind,
+                       request: gr.Request = None) -> tuple:
         """Fit the page to `model`: its classes, steps and sample limit, its views, weights and tables."""
-        info = self.cache.info(known_model(self.cache, model))
+        info = self.cache.info(known_model(self.cache, model, session_of(request)))
         keep_class = class_name if class_name in info.class_names else UNCONDITIONAL
         steps, num_samples = finite(steps, "steps"), finite(num_samples, "number of samples")  # fitted below
         kind_changed = info.kind != previous_kind
@@ -295,7 +308,7 @@ class Handlers(TeachingHandlers):
             None,
             f"**{model_label(model)}**: press **Run** to watch its noise turn into samples.",
             gr.update(value=0, maximum=1, interactive=False),
-            gr.update(visible=info.kind == "points" and info.dataset in TOY_DATASETS),  # Recompute: 2D only
+            gr.update(visible=info.kind == "points" and is_point_set(info.dataset)),  # Recompute: 2D only
             None,
             info.kind,
         )

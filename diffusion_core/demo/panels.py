@@ -9,7 +9,7 @@ import gradio as gr
 
 from ..samplers import SAMPLERS as SAMPLER_NAMES
 from ..samplers import sampler_label
-from . import explain, forward_view
+from . import explain, forward_view, own_data
 from .handlers import Handlers
 from .requests import MAX_GUIDANCE, SAMPLE_INPUTS, UNCONDITIONAL
 
@@ -33,6 +33,13 @@ def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
                     gr.Slider(0.0, MAX_GUIDANCE, value=3.0, step=0.25, label=f"{name}: guidance w (with a class)"),
                 ]
     return sides
+
+
+def wire_views(handlers: Handlers, controls: dict, ui: dict) -> None:
+    """The teaching views' and the own-data panel's events."""
+    wire_compare(handlers, controls, ui)
+    forward_view.wire(handlers, controls, ui)
+    own_data.wire(handlers, controls, ui)
 
 
 def wire_compare(handlers: Handlers, controls: dict, ui: dict) -> None:
@@ -61,6 +68,7 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
         )
         gr.Markdown((ASSETS / "views_note.md").read_text())
     ui.update(forward_view.layout(handlers.cache, first, steps))
+    ui.update(own_data.layout())
     with gr.Accordion("Compare two samplers from the same noise", open=False, elem_id="compare"):
         gr.Markdown("Both runs use the model, class, number of samples and seed chosen above, so they "
                     "start from the very same x<sub>T</sub>: any difference is the sampler's doing. "

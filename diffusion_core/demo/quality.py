@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import TOY_DATASETS, toy_dataset
+from ..data import is_point_set, toy_dataset
 from ..data.emnist import case_merged
 from ..evaluation.judge import JUDGE_NAME, ClassifierLoadError, load_classifier
 from ..evaluation.metrics import (
@@ -66,7 +66,7 @@ def points_quality(info: ModelInfo, label_index: int | None, samples: np.ndarray
     A quick meter (3 fresh sets, 32 directions, 1000 reference points: a few milliseconds once
     the fresh sets for this class and size are projected), coarser than `diffusion_core.evaluation`'s.
     """
-    if info.dataset not in TOY_DATASETS or len(samples) < 16:
+    if not is_point_set(info.dataset) or len(samples) < 16:
         return None
     points = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
     fresh = _fresh_reference(info.dataset, label_index, len(points))

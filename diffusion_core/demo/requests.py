@@ -146,9 +146,12 @@ def number(value, name: str, low: float, high: float, whole: bool, field: str | 
     return int(value) if whole else float(value)
 
 
-def known_model(cache: ModelCache, model) -> str:
-    """`model` if the cache serves it, else RequestError listing the models it does serve."""
+def known_model(cache: ModelCache, model, session: str | None = None) -> str:
+    """`model` if the cache serves it (to everyone, or to `session` as that visitor's own), else
+    RequestError listing the models it serves to everyone."""
     names = cache.names()
+    if isinstance(model, str) and model in cache.private_names(session):
+        return model
     if not isinstance(model, str) or model not in names:
         raise RequestError(f"unknown model {shown(model)}; choose one of: {', '.join(names)}", "model")
     return model
@@ -166,9 +169,11 @@ def validate_request(
     seed,
     show_x0=False,
     field="off",
+    session: str | None = None,
 ) -> SampleRequest:
-    """Check raw inputs (from the UI or an API client) and return a normal `SampleRequest`, or raise RequestError."""
-    model = known_model(cache, model)
+    """Check raw inputs (from the UI or an API client) and return a normal `SampleRequest`, or raise
+    RequestError; `session`: the visitor's, whose own models they may ask for."""
+    model = known_model(cache, model, session)
     try:
         info = cache.info(model)
     except Exception as error:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import gradio as gr
 
-from ..data import TOY_DATASETS
+from ..data import is_point_set
 from ..evaluation.toy import quick_report
 from ..samplers import SAMPLERS, model_calls
 from . import compare, explain, result, tables
@@ -42,10 +42,11 @@ class TeachingHandlers:
                          progress=gr.Progress()) -> Iterator[tuple]:
         """Run two sampler settings from the same initial noise; a side-by-side picture and their timings.
         Streams each side's progress; `stop_compare` (for this session) ends it at the next step."""
+        session = getattr(request, "session_hash", None)
         first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
-                                 num_samples, seed)
+                                 num_samples, seed, session=session)
         second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
-                                  num_samples, seed)
+                                  num_samples, seed, session=session)
         stop = self._session_stop(request, "compare")
         reached = None
         for item in compare.compare_steps(self.cache, first, second, stop=stop):
@@ -127,7 +128,7 @@ class TeachingHandlers:
     def recompute_tables(self, model) -> tuple:
         """The two sweeps measured now on a small sample (2D models; EMNIST's take minutes: train_toy.py eval)."""
         info = self.cache.info(known_model(self.cache, model))
-        if info.kind != "points" or info.dataset not in TOY_DATASETS:
+        if info.kind != "points" or not is_point_set(info.dataset):
             raise RequestError(f"{model}: the sweeps of an image model take minutes; run "
                                f"`python train_toy.py eval {model} --data-dir ...` instead")
         with SHARE.run():

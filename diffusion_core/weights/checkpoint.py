@@ -34,6 +34,7 @@ from .limits import (
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+POINTS_NAME = "points.csv"  # a model of a visitor's own data carries it (data.custom.PointSet.to_csv)
 EVAL_NAME = "eval.json"  # the quality figures `train_toy.py eval` writes beside the weights
 STATE_WEIGHTS_NAME = "training_state.safetensors"
 STATE_META_NAME = "training_state.json"

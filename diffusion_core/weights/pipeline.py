@@ -7,12 +7,15 @@ from pathlib import Path
 
 import torch
 
+from ..data import TOY_DATASETS, register_point_set
+from ..data.custom import PointSetError, from_csv
 from ..device import pick_device
 from ..samplers import SAMPLERS, SamplerStep, sample
 from .atomic import recover_interrupted_swaps
-from .checkpoint import CheckpointConfig, CheckpointError, list_checkpoints, load_model
+from .checkpoint import POINTS_NAME, CheckpointConfig, CheckpointError, check_file_size, list_checkpoints, load_model
 from .limits import shortened, shown
 
+MAX_POINTS_BYTES = 512 * 1024  # points.csv: 5000 rows of about 30 bytes
 CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 # None: every one of the schedule's T steps. The solvers' counts give DDIM-50's quality or better on the
 # 2D models (`python -m bench.solver_exactness` for the exact mixture).
@@ -135,6 +138,16 @@ def smoke_test(pipeline: Pipeline) -> None:
 
 
 def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = None) -> Pipeline:
-    """Load a checkpoint by name (a folder in checkpoints/) or path, on `device` or the best one."""
-    model, config = load_model(resolve_checkpoint(name_or_path))
+    """Load a checkpoint by name (a folder in checkpoints/) or path, on `device` or the best one. A model
+    of one's own data (with points.csv beside it) has its points registered as its data set, so its
+    pictures and figures can draw fresh data."""
+    folder = resolve_checkpoint(name_or_path)
+    model, config = load_model(folder)
+    points = folder / POINTS_NAME
+    if points.is_file() and config.dataset not in TOY_DATASETS:
+        check_file_size(points, MAX_POINTS_BYTES)
+        try:
+            register_point_set(config.dataset, from_csv(points.read_text(encoding="utf-8", errors="replace")))
+        except PointSetError as error:
+            raise CheckpointError(f"{points}: {error}") from None
     return Pipeline(model, config, device)
