@@ -6,7 +6,7 @@ import math
 import os
 import zipfile
 
-os.environ["DIFFUSION_OWN_TRAIN_SECONDS"] = "6"  # read at each /train: a short budget for the tests
+os.environ["DIFFUSION_OWN_TRAIN_SECONDS"] = "8"  # read at each /train: a short budget for the tests
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
@@ -110,3 +110,21 @@ def test_bad_input_gets_a_message_and_the_server_serves_on(app_url, inputs, mess
     with pytest.raises(AppError, match=message.replace("(", r"\(")):
         client.predict(*inputs, api_name="/train")
     assert sample(client, "moons", num_samples=50, steps=5)[3]["sample_shape"] == [50, 2]
+
+
+def test_a_closed_page_takes_its_model_and_data_with_it():
+    import types
+
+    from app_standins import standin_cache
+
+    from diffusion_core.data import is_point_set
+    from diffusion_core.demo.handlers import Handlers
+
+    handlers = Handlers(standin_cache())
+    request = types.SimpleNamespace(session_hash="leaving")
+    *_, last = handlers.train_own("drawing", RING, "", "", request=request)
+    name = last[2]["value"]
+    assert handlers.cache.private_names("leaving") == [name] and is_point_set(name)
+    assert handlers.cache.private_names("someone-else") == []
+    handlers.forget_session(request)  # Gradio's unload, when the page closes
+    assert handlers.cache.private_names("leaving") == [] and not is_point_set(name)

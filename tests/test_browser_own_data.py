@@ -5,7 +5,7 @@ import math
 import os
 from pathlib import Path
 
-os.environ["DIFFUSION_OWN_TRAIN_SECONDS"] = "6"
+os.environ["DIFFUSION_OWN_TRAIN_SECONDS"] = "8"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest

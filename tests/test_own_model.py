@@ -82,3 +82,18 @@ def test_a_folder_with_a_broken_points_file_is_refused_clearly(trained, tmp_path
 
     with pytest.raises(CheckpointError, match="points.csv: line 2: expected x,y or x,y,label numbers"):
         load_pipeline(folder)
+
+
+def test_a_model_trained_elsewhere_comes_back_as_config_and_weights_and_samples_alike():
+    from diffusion_core.weights.own_model import pipeline_from, train_for_transfer
+
+    point_set = from_strokes(RING)
+    *_, (config, weights) = train_for_transfer(point_set, "yours-transfer-test", seconds=1.0)
+    assert all(tensor.device.type == "cpu" for tensor in weights.values())
+    forget_point_set("yours-transfer-test")  # as in the server's own process, which never saw it
+    pipeline = pipeline_from(config, weights, point_set)
+    assert is_point_set("yours-transfer-test") and pipeline.dataset == "yours-transfer-test"
+    again = pipeline_from(config, weights, point_set)
+    a = pipeline.generate(100, sampler="ddim", steps=10, seed=0)
+    assert torch.equal(a, again.generate(100, sampler="ddim", steps=10, seed=0)) and a.isfinite().all()
+    forget_point_set("yours-transfer-test")

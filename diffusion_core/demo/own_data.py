@@ -25,8 +25,7 @@ from PIL import Image
 
 from ..data import forget_point_set
 from ..data.custom import PointSet, PointSetError, from_csv, from_strokes, from_word
-from ..device import pick_device
-from ..weights.own_model import OwnProgress, own_checkpoint, train_own_model
+from ..weights.own_model import OwnProgress, own_checkpoint, pipeline_from, train_for_transfer
 from . import plots
 from .cache import ModelCache, model_label
 from .errors import user_errors
@@ -58,6 +57,9 @@ def train_seconds(environ=os.environ) -> float:
         return max(1.0, min(120.0, float(environ.get(SECONDS_ENV, 30))))
     except ValueError:
         return 30.0
+
+
+GPU_TRAINING = on_gpu_when_available(train_for_transfer, duration=lambda *args, **kwargs: 20 + 2 * train_seconds())
 
 
 def point_set_from(source, strokes, word, rows) -> PointSet:
@@ -120,14 +122,16 @@ class OwnDataHandlers:
         name = f"yours-{uuid.uuid4().hex[:10]}"
         budget = train_seconds()
         with SHARE.run():
-            for item in train_own_model(point_set, name, budget, stop=stop, device=pick_device(None)):
+            # On a ZeroGPU Space the training runs in a GPU call, in another process: the model comes
+            # back as its config and weights and is served from here.
+            for item in GPU_TRAINING(point_set, name, budget, stop):
                 SHARE.sync()
                 if isinstance(item, OwnProgress):
                     words = f"Training on {SOURCES[source]} ({len(point_set.points)} points): step {item.step}."
                     yield loss_figure(item), words, gr.skip(), gr.skip()
                     last = item
                 else:
-                    pipeline = item
+                    pipeline = pipeline_from(*item, point_set)
         self.cache.drop_private(session)  # a visitor keeps their latest model only
         self.cache.add_private(name, session, pipeline)
         zipped = self._download(pipeline, point_set, name, source)
@@ -197,7 +201,7 @@ def layout() -> dict:
 
 def wire(handlers, controls: dict, ui: dict) -> None:
     """Train (one at a time on the server), Stop, and the model list it updates."""
-    train = on_gpu_when_available(handlers.train_own, duration=lambda *args, **kwargs: 20 + 2 * train_seconds())
+    train = handlers.train_own
     inputs = [ui["own_source"], ui["own_strokes"], ui["own_word"], ui["own_rows"]]
     outputs = [ui["own_loss"], ui["own_words"], controls["model"], ui["own_download"]]
     ui["own_train"].click(train, inputs, outputs, api_name="train", concurrency_limit=1, concurrency_id="own-train",

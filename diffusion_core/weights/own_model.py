@@ -21,6 +21,7 @@ import torch
 
 from ..data import register_point_set
 from ..data.custom import PointSet
+from ..device import pick_device
 from ..models.mlp import MLPConfig
 from ..schedules import NoiseSchedule
 from ..training import TrainConfig, Trainer
@@ -79,6 +80,27 @@ def train_own_model(
             break
     trained = replace(config, training={**config.training, "steps": trainer.step, "seconds": round(clock() - start, 1)})
     yield Pipeline(trainer.ema.eval(), trained, device)
+
+
+def train_for_transfer(point_set: PointSet, name: str, seconds: float = OWN_SECONDS,
+                       stop: threading.Event | None = None) -> Iterator[OwnProgress | tuple[dict, dict]]:
+    """`train_own_model` on the best device, its model given back as (config dict, CPU weights): what can
+    leave the process it trained in (a ZeroGPU Space trains in a GPU worker, not the server's own)."""
+    for item in train_own_model(point_set, name, seconds, stop=stop, device=pick_device(None)):
+        if isinstance(item, OwnProgress):
+            yield item
+        else:
+            weights = {key: value.detach().cpu() for key, value in item.model.state_dict().items()}
+            yield item.config.to_dict(), weights
+
+
+def pipeline_from(config: dict, weights: dict[str, torch.Tensor], point_set: PointSet) -> Pipeline:
+    """The CPU pipeline of a transferred model (`train_for_transfer`), its points registered as its data set."""
+    checked = CheckpointConfig.from_dict(config)
+    model = checked.build_model()
+    model.load_state_dict(weights)
+    register_point_set(checked.dataset, point_set)
+    return Pipeline(model, checked, "cpu")
 
 
 def own_checkpoint(pipeline: Pipeline, point_set: PointSet, folder: Path, card: str) -> Path:
