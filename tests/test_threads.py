@@ -61,3 +61,40 @@ def test_a_run_in_progress_on_another_thread_takes_half_at_its_next_sync():
 def test_available_cores_is_positive():
     assert available_cores() >= 1
     assert CoreShare(cores=0).cores == 1
+
+
+def test_a_run_s_cap_holds_its_threads_below_its_share_and_ends_with_it():
+    share = CoreShare(cores=2)
+    with share.run(max_threads=1) as threads:
+        assert threads == 1 and share.sync() == 1 and torch.get_num_threads() == 1
+    with share.run() as threads:  # the next run on this thread has no cap of its own
+        assert threads == 2
+
+
+def test_best_threads_picks_the_count_whose_steps_run_faster_in_a_thread_of_their_own():
+    import time
+
+    from diffusion_core.demo.cost import best_threads
+
+    class Paced:
+        """Steps that take 1 ms on one thread and 5 ms on more (as a tiny network does), or the reverse."""
+
+        def __init__(self, fast_on_one: bool):
+            self.fast_on_one = fast_on_one
+
+        def trajectory(self, n, **options):
+            for _ in range(options["steps"]):
+                one = torch.get_num_threads() == 1
+                time.sleep(0.001 if one == self.fast_on_one else 0.005)
+                yield None
+
+    assert best_threads(Paced(fast_on_one=True), 100, 2) == 1
+    assert best_threads(Paced(fast_on_one=False), 100, 2) == 2
+    assert best_threads(Paced(fast_on_one=False), 100, 1) == 1  # one core: nothing to choose
+
+    class Broken:
+        def trajectory(self, n, **options):
+            raise RuntimeError("broken")
+            yield
+
+    assert best_threads(Broken(), 100, 2) == 2  # no cap: its run says what is wrong

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from ..data import is_point_set, toy_dataset
 from ..samplers import SamplerStep
@@ -26,9 +27,10 @@ from ..weights import source as weights_source
 from ..weights.checkpoint import list_checkpoints
 from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline, smoke_test
 from . import cost, plots
-from .cost import StepCost, measure_step_cost
+from .cost import StepCost, best_threads, measure_step_cost
 from .gpu import on_zero_gpu
 from .requests import known_model
+from .threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ DEFAULT_IMAGES = 16
 PICTURE_POINTS = 2000
 # The two batch sizes a model's step cost is measured at, by kind (see cost.measure_step_cost).
 COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
+THREAD_PROBE_ROWS = {"points": 2000, "images": 16}  # the app's usual run: 2000 points, 16 characters
 # Where the models cannot run outside a GPU call (ZeroGPU), a step's cost is not measured but taken
 # as a tenth of the shipped models' on two CPU cores (2D: 0.8 ms + 0.4 µs a point; EMNIST: 2.6 ms +
 # 1.2 ms an image): a guess at a GPU's speed, not a measurement.
@@ -148,6 +151,7 @@ class ServedModel:
     source: str  # one line for the UI: shipped weights, a Hub repo at a commit, or why the Hub failed
     folder: Path | None  # the checkpoint folder the weights came from (None: built in-process)
     cost: StepCost  # one sampler step's seconds, measured when the model was first served
+    threads: int | None = None  # the most CPU threads a run of it uses well (None: as many as it gets)
 
     @property
     def view_limit(self) -> float:
@@ -159,12 +163,21 @@ def serve(name: str, pipeline: ServablePipeline, source: str, folder: Path | Non
     """The record of `pipeline` served as `name`, once one sampling step has run clean and its step cost
     is measured (ValueError for samples the app cannot show, CheckpointError for a model that fails)."""
     info = describe(name, pipeline)
+    threads = None
     if on_zero_gpu():  # no model may run outside a GPU call there
         cost = UNMEASURED_COST[info.kind]
     else:
         smoke_test(pipeline)  # one sampling step, finite, before anyone is served it
+        if _on_cpu(pipeline):
+            threads = best_threads(pipeline, THREAD_PROBE_ROWS[info.kind], available_cores())
         cost = measure_step_cost(pipeline, *COST_PROBES[info.kind])
-    return ServedModel(pipeline, info, data_picture(info), source, None if folder is None else Path(folder), cost)
+    folder = None if folder is None else Path(folder)
+    return ServedModel(pipeline, info, data_picture(info), source, folder, cost, threads)
+
+
+def _on_cpu(pipeline) -> bool:
+    device = getattr(pipeline, "device", None)
+    return device is None or torch.device(device).type == "cpu"
 
 
 class ModelCache:

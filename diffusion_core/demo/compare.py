@@ -64,7 +64,7 @@ def compare_steps(
     served = cache.served(first.model)
     stop = stop if stop is not None else threading.Event()
     sides = []
-    with share.run():
+    with share.run(served.threads):
         for name, request in zip("AB", (first, second)):
             side = yield from _run_side(name, served, request, share, cache.root / JUDGE_NAME, stop, interval)
             if side is None:

@@ -166,11 +166,12 @@ def _sample_into(
     make_frame: Callable,
     with_x0: bool,
     share: CoreShare,
+    max_threads: int | None = None,
 ) -> None:
     """The sampling thread, counted in `share`: run the sampler, post each chosen step's frame and
     keep the keyframes; an error goes to the mailbox, which the streaming generator re-raises."""
     try:
-        with share.run():
+        with share.run(max_threads):
             for last in steps:
                 if mailbox.stop.is_set():
                     return
@@ -234,7 +235,7 @@ def run_sample(
     mailbox = _Mailbox()
     worker = threading.Thread(
         target=_sample_into,
-        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share),
+        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share, served.threads),
         daemon=True,
         name=f"sample-{request.model}",
     )

@@ -6,7 +6,10 @@ core oversubscribes the CPU when two run at once, and OpenMP's spinning threads 
 slow both. `CoreShare` counts the runs in progress; each run calls `sync()` between
 its steps, which sets its own thread's torch thread count to cores // runs. So a lone
 run gets every core, and a run already going drops to half at its next step when a
-second one starts (OpenMP keeps the count per thread, so each run sets its own).
+second one starts (OpenMP keeps the count per thread, so each run sets its own). A run may
+also cap its threads (`run(max_threads=...)`): outside a process's main thread, as every
+Gradio handler runs, a small network goes faster on one thread than on two
+(`cost.best_threads` measures which, per model).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class CoreShare:
         self.cores = max(1, cores if cores is not None else available_cores())
         self._runs = 0
         self._lock = threading.Lock()
+        self._cap = threading.local()  # per run (its thread): the most threads its model uses well
 
     @property
     def runs(self) -> int:
@@ -43,20 +47,24 @@ class CoreShare:
         return max(1, self.cores // max(1, runs))
 
     def sync(self) -> int:
-        """Give the calling thread its share of the cores now; call it between steps. Returns the count."""
-        threads = self.threads_per_run()
+        """Give the calling thread its share of the cores now (at most its run's cap); call it between
+        steps. Returns the count."""
+        threads = min(self.threads_per_run(), getattr(self._cap, "threads", None) or self.cores)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         return threads
 
     @contextmanager
-    def run(self) -> Iterator[int]:
-        """Count one more run while the block executes; yields the threads this thread starts with."""
+    def run(self, max_threads: int | None = None) -> Iterator[int]:
+        """Count one more run while the block executes; yields the threads this thread starts with.
+        `max_threads`: the most this run's model uses well (a small network runs faster on one)."""
         with self._lock:
             self._runs += 1
+        self._cap.threads = max_threads
         try:
             yield self.sync()
         finally:
+            self._cap.threads = None
             with self._lock:
                 self._runs -= 1
 
