@@ -1,0 +1,85 @@
+"""Sixteen visitors at once: how long does the queue take to finish their runs?
+
+Serves app.py in a child process (as `bench.app_latency` does), then 16 clients, each
+from its own address (an X-Forwarded-For header, as a Space's proxy sends), submit 36
+mixed runs at once through Gradio's HTTP API: moons DDIM-50 and DDPM-200 on 2000 points,
+and EMNIST DDIM-20 of 16 characters with guidance, dealt round-robin. Prints the wall time
+until the last run ends, each run's time from submission to its result (p50, p95), and
+the same runs' bare sampling time in this process, one after another, divided by the
+cores: what the CPU needs for the sampling alone. Target (issue 15): wall ≤ 1.3 × that.
+
+    python -m bench.app_load [--clients 16] [--runs 36]     # from the repository root
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from bench.app_latency import ROOT, bare_seconds, bench_cache, free_port, timed_http, wait_until_up
+
+MIX = [
+    ("moons", "ddim", 50, 0.0, "unconditional", 0.0, 2000),
+    ("moons", "ddpm", 200, 0.0, "unconditional", 0.0, 2000),
+    ("emnist", "ddim", 20, 0.0, "A", 3.0, 16),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=36)
+    args = parser.parse_args()
+
+    import httpx
+
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-m", "bench.app_latency", "--serve", str(port)], cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(url, child)
+        runs = [(*MIX[k % len(MIX)], k) for k in range(args.runs)]
+        for request in MIX:  # warm-up: lazy imports, caches
+            with httpx.Client(timeout=120) as http:
+                timed_http(http, url, (*request, 0))
+        queues = [runs[k::args.clients] for k in range(args.clients)]
+        times, errors = [], []
+
+        def visitor(k: int) -> None:
+            headers = {"x-forwarded-for": f"10.0.{k // 250}.{k % 250 + 1}"}
+            with httpx.Client(timeout=600, headers=headers) as http:
+                for request in queues[k]:
+                    try:
+                        times.append(timed_http(http, url, request)[1])
+                    except SystemExit as error:  # a refused or failed run
+                        errors.append(str(error))
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=visitor, args=(k,)) for k in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - start
+        cache = bench_cache()
+        bare = sum(bare_seconds(cache, request) for request in runs)
+        cores = os.cpu_count() or 1
+        print(f"{args.clients} clients, {args.runs} runs ({len(errors)} refused or failed), {cores} CPUs")
+        print(f"wall time {wall:.2f} s; per run p50 {statistics.median(times):.2f} s, "
+              f"p95 {statistics.quantiles(times, n=20)[-1]:.2f} s")
+        print(f"bare sampling {bare:.2f} s in all, / {cores} cores = {bare / cores:.2f} s; "
+              f"wall / that = {wall / (bare / cores):.2f} (target <= 1.3)")
+        for error in errors[:3]:
+            print("  " + error[:200])
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
