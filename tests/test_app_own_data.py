@@ -128,3 +128,20 @@ def test_a_closed_page_takes_its_model_and_data_with_it():
     assert handlers.cache.private_names("someone-else") == []
     handlers.forget_session(request)  # Gradio's unload, when the page closes
     assert handlers.cache.private_names("leaving") == [] and not is_point_set(name)
+
+
+def test_an_expired_model_goes_with_its_data_when_the_next_one_arrives():
+    from app_standins import standin_cache
+
+    from diffusion_core.data import is_point_set
+    from diffusion_core.weights.own_model import train_own_model
+
+    cache = standin_cache()
+    *_, old = train_own_model(from_strokes(RING), "yours-old-test", seconds=0.5)
+    *_, new = train_own_model(from_word("ok"), "yours-new-test", seconds=0.5)
+    cache.add_private("yours-old-test", "a", old)
+    cache.add_private("yours-new-test", "b", new, ttl_s=0.0)  # everything older has expired
+    assert cache.private_names("a") == [] and not is_point_set("yours-old-test")
+    assert cache.private_names("b") == ["yours-new-test"] and is_point_set("yours-new-test")
+    cache.drop_private("b")
+    assert not is_point_set("yours-new-test")

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..data import is_point_set, toy_dataset
+from ..data import TOY_DATASETS, forget_point_set, is_point_set, toy_dataset
 from ..samplers import SamplerStep
 from ..schedules import NoiseSchedule
 from ..weights import source as weights_source
@@ -228,8 +228,8 @@ class ModelCache:
         record = serve(name, pipeline, f"{name}: trained in this session, seen by no one else", None)
         now = time.monotonic()
         with self._lock:
-            for old in [n for n, (_, _, made) in self._private.items() if now - made > ttl_s]:
-                del self._private[old]
+            expired = [n for n, (_, _, made) in self._private.items() if now - made > ttl_s]
+            self._forget_private(expired)
             self._private[name] = (owner, record, now)
 
     def private_names(self, owner: str | None) -> list[str]:
@@ -238,12 +238,18 @@ class ModelCache:
             return [name for name, (who, _, _) in self._private.items() if owner and who == owner]
 
     def drop_private(self, owner: str | None) -> list[str]:
-        """Forget session `owner`'s models; returns their names."""
+        """Forget session `owner`'s models and the point sets they were trained on; returns their names."""
         names = self.private_names(owner)
         with self._lock:
-            for name in names:
-                self._private.pop(name, None)
+            self._forget_private(names)
         return names
+
+    def _forget_private(self, names: list[str]) -> None:
+        """Drop these private models and their registered data (with the lock held)."""
+        for name in names:
+            _, record, _ = self._private.pop(name)
+            if record.info.dataset not in TOY_DATASETS:
+                forget_point_set(record.info.dataset)
 
     def names(self) -> list[str]:
         """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""

@@ -14,7 +14,7 @@ from . import forward, server, tables
 from .cache import ModelCache
 from .handlers import Handlers
 from .errors import user_errors
-from .requests import known_model, number
+from .requests import known_model, number, session_of
 
 SCHEDULE_WHY = (
     "**linear** (DDPM): β grows evenly from 10⁻⁴ to 0.02; it wipes out the signal well before the end, so "
@@ -37,7 +37,7 @@ class ForwardHandlers:
     @user_errors
     def play(self, model, schedule, num_train_steps, seed, request: gr.Request = None):
         """Play x_0 → x_T on the live canvas; keep the film for scrubbing; say how close the reverse run is."""
-        session = getattr(request, "session_hash", None)
+        session = session_of(request)
         message, run = forward.play(self.cache, model, schedule, num_train_steps, seed, session=session)
         middle = run.timesteps[len(run.timesteps) // 2]
         slider = gr.update(maximum=run.num_train_steps - 1, value=middle, interactive=True)
@@ -54,7 +54,7 @@ class ForwardHandlers:
     def schedules(self, model, num_train_steps, sampler, steps,  # noqa: ARG002 - every sampler visits these
                   request: gr.Request = None):
         """The three schedules at T, the model's own drawn thick, the sampler's timesteps marked on it."""
-        model = known_model(self.cache, model, getattr(request, "session_hash", None))
+        model = known_model(self.cache, model, session_of(request))
         steps_t = number(num_train_steps, "T (diffusion steps)", forward.MIN_T, forward.MAX_T, whole=True)
         own = self.cache.served(model).pipeline.schedule
         try:  # the steps the Run button's sampler visits, on the model's own curve (none for a bad value)

@@ -28,6 +28,7 @@ from .requests import (
     UNCONDITIONAL,
     RequestError,
     known_model,
+    session_of,
     settings_from_query,
     settings_query,
     shown,
@@ -35,11 +36,6 @@ from .requests import (
 )
 from .own_data import OwnDataHandlers
 from .teaching import TeachingHandlers
-
-
-def session_of(request) -> str | None:
-    """The visitor's session (None for a direct call): whose own models a request may use."""
-    return getattr(request, "session_hash", None) or None
 
 
 def finite(value, name: str) -> float:
@@ -111,7 +107,7 @@ class Handlers(TeachingHandlers, OwnDataHandlers):
     def forget_session(self, request: gr.Request = None) -> None:
         """When a visitor's page closes: drop their stop events (a run in progress still ends, at its next
         step, when Gradio closes its stream)."""
-        session = getattr(request, "session_hash", None)
+        session = session_of(request)
         for what in ("run", "compare", "train"):
             self._stops.pop(f"{session}:{what}", None)
         self.forget_own(session)

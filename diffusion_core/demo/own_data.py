@@ -23,7 +23,6 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from ..data import forget_point_set
 from ..data.custom import PointSet, PointSetError, from_csv, from_strokes, from_word
 from ..weights.own_model import OwnProgress, own_checkpoint, pipeline_from, train_for_transfer
 from . import plots
@@ -32,7 +31,7 @@ from .errors import user_errors
 from .frames import prune_folder
 from .gpu import on_gpu_when_available
 from .live import RESULTS_FOLDER
-from .requests import RequestError
+from .requests import RequestError, session_of
 from .threads import SHARE
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -103,7 +102,7 @@ class OwnDataHandlers:
     @user_errors
     def train_own(self, source, strokes, word, rows, request: gr.Request = None):
         """Train on the chosen data; streams (loss chart, words, model list, download) as it goes."""
-        session = getattr(request, "session_hash", None)
+        session = session_of(request)
         if not session:
             raise RequestError("training needs a session: open the page, or use gradio_client")
         point_set = point_set_from(source, strokes, word, rows)
@@ -163,8 +162,7 @@ class OwnDataHandlers:
 
     def forget_own(self, session: str | None) -> None:
         """A closed page: its models and their data go."""
-        for name in self.cache.drop_private(session):
-            forget_point_set(name)
+        self.cache.drop_private(session)
 
 
 def layout() -> dict:

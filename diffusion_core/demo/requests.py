@@ -146,6 +146,11 @@ def number(value, name: str, low: float, high: float, whole: bool, field: str | 
     return int(value) if whole else float(value)
 
 
+def session_of(request) -> str | None:
+    """The visitor's session (None for a direct call): whose own models a request may use."""
+    return getattr(request, "session_hash", None) or None
+
+
 def known_model(cache: ModelCache, model, session: str | None = None) -> str:
     """`model` if the cache serves it (to everyone, or to `session` as that visitor's own), else
     RequestError listing the models it serves to everyone."""

@@ -17,7 +17,7 @@ from ..samplers import SAMPLERS, model_calls
 from . import compare, explain, result, tables
 from .cache import ModelCache
 from .errors import user_errors
-from .requests import MAX_GUIDANCE, RequestError, known_model, number, validate_request
+from .requests import MAX_GUIDANCE, RequestError, known_model, number, session_of, validate_request
 from .threads import SHARE
 
 
@@ -28,7 +28,7 @@ class TeachingHandlers:
     def _session_stop(self, request, what: str, clear: bool = True) -> threading.Event:
         """The stop event of this session's `what` ("run", "compare"), cleared for a new one unless not
         `clear`; a fresh one where there is no session (a direct call)."""
-        session = getattr(request, "session_hash", None)
+        session = session_of(request)
         if not session:
             return threading.Event()
         stop = self._stops.setdefault(f"{session}:{what}", threading.Event())
@@ -42,7 +42,7 @@ class TeachingHandlers:
                          progress=gr.Progress()) -> Iterator[tuple]:
         """Run two sampler settings from the same initial noise; a side-by-side picture and their timings.
         Streams each side's progress; `stop_compare` (for this session) ends it at the next step."""
-        session = getattr(request, "session_hash", None)
+        session = session_of(request)
         first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
                                  num_samples, seed, session=session)
         second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
