@@ -7,6 +7,8 @@
     python train_toy.py eval moons                # print the quality figures, update the model card
     python train_toy.py eval emnist --data-dir ../shared/data/emnist
     python train_toy.py train-classifier --data-dir ../shared/data/emnist   # the EMNIST judge
+    python train_toy.py train-guide moons         # the noise-aware classifier of classifier guidance
+    python train_toy.py train moons --learn-variance --out checkpoints/moons_learned   # Improved DDPM's Σ
     python train_toy.py train-all                 # train and evaluate every shipped model
     python train_toy.py push moons --repo-id USER/REPO     # upload to the Hugging Face Hub
     python train_toy.py pull --repo-id USER/REPO --revision SHA   # download, validate, install
@@ -15,37 +17,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy, toy_dataset
+from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy
 from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
 from diffusion_core.device import pick_device
-from diffusion_core.evaluation.emnist import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
-from diffusion_core.evaluation.judge import ClassifierTraining, load_classifier, train_classifier
-from diffusion_core.evaluation.pictures import character_grid_png, scatter_png
-from diffusion_core.evaluation.toy import EvalSettings, evaluate, meets_targets, sample_with_labels
+from diffusion_core.evaluation.commands import CommandError, run_eval
+from diffusion_core.evaluation.judge import ClassifierTraining, train_classifier
 from diffusion_core.models import MLPConfig, UNetConfig
 from diffusion_core.models.mlp import ACTIVATIONS
 from diffusion_core.parameterization import PREDICTION_TYPES
 from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
 from diffusion_core.training import TrainConfig, Trainer
-from diffusion_core.weights.atomic import write_file_atomically
-from diffusion_core.weights.cards import SAMPLE_IMAGE_NAME, model_card
-from diffusion_core.weights.checkpoint import (
-    EVAL_NAME,
-    CheckpointConfig,
-    CheckpointError,
-    load_config,
-    load_training_state,
-    save_checkpoint,
-)
+from diffusion_core.weights.cards import model_card
+from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_config, load_training_state, save_checkpoint
 from diffusion_core.weights.curves import write_loss_curve
 from diffusion_core.weights.hub_cli import (
     add_push_to_hub_argument,
@@ -54,11 +44,13 @@ from diffusion_core.weights.hub_cli import (
     run_pull,
     run_push,
 )
-from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, Pipeline, load_pipeline, resolve_checkpoint
+from diffusion_core.weights.guide_training import GUIDE_RECIPES, fit_guide
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, resolve_checkpoint
 
 # Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "seed")
-MLP_OPTIONS = {"hidden": "hidden", "layers": "num_layers", "fourier_bands": "fourier_bands", "activation": "activation"}
+MLP_OPTIONS = {"hidden": "hidden", "layers": "num_layers", "fourier_bands": "fourier_bands", "activation": "activation",
+               "learn_variance": "learn_variance"}
 UNET_OPTIONS = {"channels": "channels", "blocks": "blocks"}
 
 
@@ -108,8 +100,7 @@ def default_text(option: str) -> str:
     return f"(default {toy})" if toy == emnist else f"(default 2D: {shown['2D']}, EMNIST: {shown['EMNIST']})"
 
 
-class CLIError(Exception):
-    """Bad input from the command line: printed as one line, exit status 2."""
+CLIError = CommandError  # bad input from the command line: printed as one line, exit status 2
 
 
 def settings_for(args: argparse.Namespace) -> dict:
@@ -189,6 +180,7 @@ def train(args: argparse.Namespace, command: str) -> Path:
         config.model.prediction,
         device,
         sample_name="images" if args.dataset == "emnist" else "points",
+        learn_variance=getattr(config.model, "learn_variance", False),
     )
     if args.resume:
         trainer.load_state(*load_training_state(out))
@@ -227,57 +219,6 @@ def train(args: argparse.Namespace, command: str) -> Path:
     return out
 
 
-def run_emnist_eval(folder: Path, pipeline: Pipeline, args: argparse.Namespace) -> bool:
-    if not args.data_dir:
-        raise CLIError("eval of an EMNIST model needs --data-dir, the folder holding the EMNIST ByClass gzip files")
-    classifier = load_classifier(args.classifier)
-    settings = EMNISTEvalSettings(per_class=args.per_class, n_frechet=args.n_frechet)
-    start = time.perf_counter()
-    report, characters = evaluate_emnist(pipeline, classifier, load_emnist(args.data_dir, "byclass"), settings)
-    picture = (lambda: character_grid_png(characters[:, :10], pipeline.config.class_names))
-    return report_and_card(folder, pipeline, report, meets_emnist_targets(report), picture, start, args)
-
-
-def run_eval(target: str, args: argparse.Namespace) -> bool:
-    folder = resolve_checkpoint(target)
-    pipeline = load_pipeline(folder, args.device)  # a model of one's own data: its points.csv registered
-    model, config = pipeline.model, pipeline.config
-    if config.dataset == "emnist":
-        return run_emnist_eval(folder, pipeline, args)
-    settings = EvalSettings(n_samples=args.n_samples, n_conformity=args.n_conformity)
-    start = time.perf_counter()
-    report = evaluate(pipeline, config.dataset, settings)
-    if not args.no_card:  # the loss per timestep band, on fresh data (and the step curve, where known)
-        x0, labels = toy_dataset(config.dataset, 2048, seed=7)
-        write_loss_curve(folder, model, pipeline.schedule, config.model.prediction, x0, labels)
-
-    def picture() -> bytes:
-        data, data_labels = toy_dataset(config.dataset, 2000, seed=1)
-        panels = [("data", data, data_labels)]
-        for weight in (0.0, 3.0):
-            points, labels = sample_with_labels(pipeline, min(1000, args.n_conformity), guidance=weight)
-            panels.append((f"samples, DDIM-50, w={weight:g}", points, labels))
-        return scatter_png(panels)
-
-    return report_and_card(folder, pipeline, report, meets_targets(report), picture, start, args)
-
-
-def report_and_card(folder: Path, pipeline: Pipeline, report, passed: bool, picture, start: float,
-                    args: argparse.Namespace) -> bool:
-    """Print an evaluation's figures; unless --no-card, write eval.json, the samples picture and the card."""
-    config = pipeline.config
-    print(f"{folder} ({config.dataset}), evaluated in {time.perf_counter() - start:.1f} s on {pipeline.device}:")
-    for line in report.lines(config.class_names):
-        print("  " + line)
-    print("  targets met" if passed else "  TARGETS NOT MET")
-    if not args.no_card:
-        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture())
-        write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
-        card = model_card(config, report, config.training.get("command", "(unknown)"), name=folder.name)
-        write_file_atomically(folder / "README.md", card.encode())
-    return passed
-
-
 def widths(text: str) -> list[int]:
     """argparse type of --channels/--blocks: comma-separated positive integers."""
     try:
@@ -310,6 +251,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--layers", type=int, help=f"2D: FiLM hidden layers {d('layers')}")
         p.add_argument("--fourier-bands", type=int, help=f"2D: Fourier input-feature octaves, 0 for raw x {d('fourier_bands')}")
         p.add_argument("--activation", choices=sorted(ACTIVATIONS), help=f"2D: the MLP trunk's nonlinearity {d('activation')}")
+        p.add_argument("--learn-variance", action="store_const", const=True,
+                       help="2D: learn DDPM's variance too (Improved DDPM: v of Σ, trained on L_simple + 0.001 L_vlb)")
         p.add_argument("--clip", type=float, help=f"clip x̂0 to [-CLIP, CLIP] when sampling {d('clip')}")
         p.add_argument("--seed", type=int, help=f"seed of data, noise and initialisation {d('seed')}")
         p.add_argument("--device", help="torch device (default: $DIFFUSION_DEVICE, else CUDA, MPS, CPU)")
@@ -358,8 +301,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=ClassifierTraining.seed, help="seed of initialisation and shuffling (default 0)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
 
+    p = commands.add_parser(
+        "train-guide", help="train the noise-aware classifier that guides a model (classifier guidance)",
+        description="Train p(y | x_t, t) on a model's data noised by its schedule, saved as checkpoints/NAME-guide.",
+    )
+    p.add_argument("checkpoint", help="the model it guides: a name in checkpoints/ or a checkpoint folder")
+    p.add_argument("--data-dir", help="EMNIST models: the folder holding the EMNIST ByClass gzip IDX files")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, noise and initialisation (default 0)")
+    p.add_argument("--device", help="torch device (default: best available)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+
     register_hub_commands(commands)
     return main
+
+
+def run_train_guide(args: argparse.Namespace, command: str) -> Path:
+    """`train-guide`: the model's training batches, a held-out set, then `fit_guide`."""
+    folder = resolve_checkpoint(args.checkpoint)
+    config = load_config(folder)
+    if config.dataset not in DATASETS:
+        raise CLIError(f"train-guide knows the shipped data sets ({', '.join(DATASETS)}), not {config.dataset!r}")
+    data = argparse.Namespace(dataset=config.dataset, data_dir=args.data_dir)
+    batches = training_batches(data)
+    if config.dataset == "emnist":
+        emnist = load_emnist(args.data_dir, "byclass")
+        _, held_rows = split_indices(len(emnist.labels))
+        held_out = (emnist.images[held_rows[:2000]], emnist.labels[held_rows[:2000]])
+    else:
+        held_out = draw_toy(config.dataset, 4000, torch.Generator().manual_seed(7))
+    kind = "points" if len(config.sample_shape) == 1 else "images"
+    settings = GUIDE_RECIPES[kind][0]
+    settings = replace(settings, seed=args.seed, **({"steps": args.steps} if args.steps else {}))
+    return fit_guide(folder, batches, held_out, command, settings, pick_device(args.device))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_pull(args)
         elif args.command == "eval":
             return 0 if run_eval(args.checkpoint, args) else 1
+        elif args.command == "train-guide":
+            run_train_guide(args, command)
+            return 0
         elif args.command == "train-classifier":
             report = train_classifier(args.data_dir, args.out, ClassifierTraining(epochs=args.epochs, seed=args.seed))
             print(f"saved {args.out}: held-out accuracy {report['held_out_accuracy']:.2%}")

@@ -21,10 +21,12 @@ from .parameterization import (
     check_prediction,
     classifier_free_guidance,
     eps_from_score,
+    eps_from_x0,
     score_from_eps,
     to_x0_eps,
 )
 from .schedules import NoiseSchedule
+from .variance import interpolated_log_variance, posterior_log_variance_clipped
 from .solvers import DPMSolverPP2M, euler_ancestral_step, heun_corrects, heun_step
 
 SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "heun", "euler_ancestral")
@@ -37,7 +39,8 @@ SPACINGS = ("trailing", "leading", "linspace", "logsnr")
 # (λ_0 - λ_10 is as wide as a fifth of the whole range on the linear schedule), so steps uniform in λ
 # all the way to t = 0 would spend a third of themselves where the samples barely change.
 LOGSNR_END_FRACTION = 0.01
-VARIANCE_TYPES = ("fixed_small", "fixed_large")
+# DDPM's Σ_t: β̃_t, β_t, or the network's own interpolation between them (Improved DDPM eq. 15).
+VARIANCE_TYPES = ("fixed_small", "fixed_large", "learned")
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 ClassifierGrad = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -174,6 +177,7 @@ def sample(
     generator: torch.Generator | int | None = None,
     device: torch.device | str | None = None,
     variance: str = "fixed_small",
+    outputs_variance: bool = False,
 ) -> Iterator[SamplerStep]:
     """Run the reverse process from x_T and yield a `SamplerStep` after every update.
 
@@ -181,7 +185,7 @@ def sample(
     t is a long tensor (B,), labels a long tensor (B,) where -1 marks an
     unconditional row, or None for an all-unconditional batch.
 
-    sampler: "ddpm" (ancestral, `variance` fixed_small β̃ or fixed_large β),
+    sampler: "ddpm" (ancestral, `variance` fixed_small β̃, fixed_large β, or learned),
     "ddim" (`eta` in [0, 1]: 0 deterministic, 1 matches DDPM fixed_small), or one of
     `solvers`: "dpmpp_2m" (DPM-Solver++(2M)), "heun" (2nd-order ODE, two model calls
     a step), "euler_ancestral" (stochastic Euler in σ-space).
@@ -191,10 +195,14 @@ def sample(
     with the conditional and unconditional rows in one batched model call.
     classifier_grad(x_t, t, labels): ∇_x log p(y | x_t) (already scaled); shifts the
     DDPM mean by Σ·∇ and, for every other sampler, ε̂ by -√(1-ᾱ_t)·∇ (Dhariwal & Nichol 2021).
+    outputs_variance: the denoiser returns its prediction and Improved DDPM's v stacked along dim 1
+    (a network that learned its variance); `variance="learned"` reads v, every other setting drops it.
     x_T: optional starting noise (B, ...); otherwise drawn from `generator`
     (a seed or a CPU torch.Generator) so runs are reproducible on any device.
     """
     _check_options(sampler, variance, prediction, eta, guidance)
+    if variance == "learned" and not outputs_variance:
+        raise ValueError("variance 'learned' needs a network that outputs its variance (outputs_variance=True)")
     timesteps = make_timesteps(
         schedule.num_train_steps, schedule.num_train_steps if steps is None else steps, spacing,
         schedule.alphas_cumprod_float64() if spacing == "logsnr" else None,
@@ -209,7 +217,7 @@ def sample(
         x = x_T.to(device=device, dtype=torch.float32)
     labels = _batch_labels(labels, shape[0], device)
     loop = _Loop(denoiser, sampler, eta, labels, guidance, prediction, clip_range, classifier_grad, variance,
-                 generator, device)
+                 outputs_variance, generator, device)
     # A classifier gradient needs autograd, which inference mode forbids.
     context = torch.no_grad if classifier_grad is not None else torch.inference_mode
     return _each_step_in(context, loop.run(x, schedule, timesteps))
@@ -259,6 +267,7 @@ class _Loop:
     clip_range: tuple[float, float] | None
     classifier_grad: ClassifierGrad | None
     variance: str
+    outputs_variance: bool
     generator: torch.Generator
     device: torch.device
 
@@ -268,36 +277,36 @@ class _Loop:
         # so the loop makes no device round trip and no per-step tensor allocation.
         respaced = schedule.respace(timesteps, device="cpu", dtype=torch.float64)
         c = {name: getattr(respaced, name).flip(0).tolist() for name in _COEFFICIENTS}
+        c["log_betas"] = respaced.betas.log().flip(0).tolist()
+        c["log_posterior_variance"] = posterior_log_variance_clipped(respaced).flip(0).tolist()
         num_steps, calls = len(timesteps), 0
         t_rows = self._t_rows(timesteps, shape[0])
         solver = DPMSolverPP2M() if self.sampler == "dpmpp_2m" else None
         for i, t in enumerate(timesteps):
             t_prev = timesteps[i + 1] if i + 1 < num_steps else -1
             ab, ab_prev = c["alphas_cumprod"][i], c["alphas_cumprod_prev"][i]
-            x0, eps = self.denoise(x, t_rows[i], ab)
+            x0, eps, v = self.denoise(x, t_rows[i], ab)
             calls += 1
             variance_t = 0.0
             if self.sampler == "ddim":
                 mean, variance_t = self._ddim(x0, eps, ab, ab_prev)
             elif self.sampler == "ddpm":
-                # DDPM eq. 7: μ̃ = c1 x̂0 + c2 x_t; Σ = β̃ (fixed_small) or β (fixed_large).
-                mean = c["posterior_mean_coef1"][i] * x0 + c["posterior_mean_coef2"][i] * x
-                variance_t = c["posterior_variance" if self.variance == "fixed_small" else "betas"][i]
-                if self.classifier_grad is not None:
-                    # condition_mean: μ ← μ + Σ ∇ log p(y|x_t).
-                    mean = mean + variance_t * _gradient(self.classifier_grad, x, t_rows[i][: shape[0]], self.labels)
+                mean, variance_t, x0, eps = self._ddpm(x, x0, eps, v, c, i, t_rows[i][: shape[0]])
             elif self.sampler == "dpmpp_2m":
                 mean = solver.step(x, x0, ab, ab_prev)
             elif self.sampler == "heun":
                 next_row = t_rows[i + 1] if i + 1 < num_steps else None
-                mean, corrected = heun_step(x, x0, eps, ab, ab_prev, lambda x_next: self.denoise(x_next, next_row, ab_prev))
+                mean, corrected = heun_step(x, x0, eps, ab, ab_prev,
+                                            lambda x_next: self.denoise(x_next, next_row, ab_prev)[:2])
                 calls += corrected
             else:
                 mean = euler_ancestral_step(x0, eps, ab, ab_prev, lambda: self._noise(shape, x.dtype))
-            if t_prev < 0 or variance_t == 0.0:
+            if t_prev < 0 or (isinstance(variance_t, float) and variance_t == 0.0):
                 x = mean
-            else:
+            elif isinstance(variance_t, float):
                 x = mean + math.sqrt(variance_t) * self._noise(shape, x.dtype)
+            else:
+                x = mean + variance_t.sqrt() * self._noise(shape, x.dtype)
             yield SamplerStep(i, num_steps, t, t_prev, x, x0, eps, calls)
 
     def _t_rows(self, timesteps: list[int], batch: int) -> torch.Tensor:
@@ -312,16 +321,22 @@ class _Loop:
     def _noise(self, shape, dtype) -> torch.Tensor:
         return draw_noise(shape, self.generator, self.device, dtype)
 
-    def denoise(self, x: torch.Tensor, t_row: torch.Tensor, ab: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x̂0, ε̂) at x_t: one (batched, with CFG) model call, guided, corrected and clipped."""
+    def denoise(self, x: torch.Tensor, t_row: torch.Tensor, ab: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(x̂0, ε̂, v) at x_t: one (batched, with CFG) model call, guided, corrected and clipped; v is the
+        learned variance's interpolation (the conditional row's under CFG), None unless the network gives it."""
         batch = x.shape[0]
+        v = None
         if self._use_cfg:
             model_labels = torch.cat([self.labels, torch.full_like(self.labels, -1)])
             cond, uncond = self.denoiser(torch.cat([x, x]), t_row, model_labels).chunk(2)
+            if self.outputs_variance:
+                (cond, v), uncond = cond.chunk(2, dim=1), uncond.chunk(2, dim=1)[0]
             output = classifier_free_guidance(cond, uncond, self.guidance)
         else:
             output = self.denoiser(x, t_row[:batch], self.labels)
-        return self._x0_eps(output, x, math.sqrt(ab), math.sqrt(1.0 - ab), t_row[:batch])
+            if self.outputs_variance:
+                output, v = output.chunk(2, dim=1)
+        return (*self._x0_eps(output, x, math.sqrt(ab), math.sqrt(1.0 - ab), t_row[:batch]), v)
 
     def _x0_eps(self, output, x, sqrt_ab: float, sqrt_1m_ab: float, t) -> tuple[torch.Tensor, torch.Tensor]:
         """(x̂0, ε̂) from the (guided) model output; the score-following samplers' classifier
@@ -333,6 +348,25 @@ class _Loop:
             score = score_from_eps(eps, sqrt_1m_ab) + _gradient(self.classifier_grad, x, t, self.labels)
             return to_x0_eps(eps_from_score(score, sqrt_1m_ab), x, sqrt_ab, sqrt_1m_ab, "epsilon", self.clip_range)
         return to_x0_eps(output, x, sqrt_ab, sqrt_1m_ab, self.prediction, self.clip_range)
+
+    def _ddpm(self, x, x0, eps, v, c: dict, i: int, t) -> tuple[torch.Tensor, float | torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The DDPM step's mean and variance, and the (x̂0, ε̂) its mean heads for."""
+        # DDPM eq. 7: μ̃ = c1 x̂0 + c2 x_t; Σ = β̃ (fixed_small), β (fixed_large) or the learned interpolation.
+        coef1 = c["posterior_mean_coef1"][i]
+        if self.variance == "learned":
+            variance_t = interpolated_log_variance(v, c["log_betas"][i], c["log_posterior_variance"][i]).exp()
+        else:
+            variance_t = c["posterior_variance" if self.variance == "fixed_small" else "betas"][i]
+        mean = coef1 * x0 + c["posterior_mean_coef2"][i] * x
+        if self.classifier_grad is not None:
+            # condition_mean: μ ← μ + Σ ∇ log p(y|x_t). The views show the x̂0 the shifted mean heads
+            # for, x̂0 + Σ ∇ / c1, and its ε̂.
+            shift = variance_t * _gradient(self.classifier_grad, x, t, self.labels)
+            mean = mean + shift
+            x0 = x0 + shift / coef1
+            ab = c["alphas_cumprod"][i]
+            eps = eps_from_x0(x, x0, math.sqrt(ab), math.sqrt(1.0 - ab))
+        return mean, variance_t, x0, eps
 
     def _ddim(self, x0, eps, ab: float, ab_prev: float) -> tuple[torch.Tensor, float]:
         """The DDIM update's mean and variance."""

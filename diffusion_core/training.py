@@ -4,7 +4,8 @@ Each step draws (x_0, y) from the batch source, t ~ U{0..T-1} and ε ~ N(0, I),
 forms x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε (DDPM eq. 4), drops each label to the null label
 with probability p_uncond (classifier-free guidance, Ho & Salimans 2022, Algorithm 1)
 and regresses the network on the target of its prediction type, ‖target - f(x_t, t, y)‖²
-(DDPM eq. 14 for ε). AdamW with warmup and cosine decay, gradient clipping, and an
+(DDPM eq. 14 for ε). A network that learns its variance (Improved DDPM) adds λ L_vlb with the
+mean's gradient stopped, L_hybrid of `variance`. AdamW with warmup and cosine decay, gradient clipping, and an
 exponential moving average of the weights that sampling uses. On CUDA the forward
 pass runs under bfloat16 autocast (float32 weights, optimiser and EMA; bfloat16 has
 float32's exponent range, so no loss scaling is needed); elsewhere it stays float32.
@@ -23,8 +24,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .models.configs import check_positive_ints
-from .parameterization import check_prediction, prediction_target
-from .schedules import NoiseSchedule
+from .parameterization import check_prediction, prediction_target, to_x0_eps
+from .schedules import NoiseSchedule, broadcast
+from .variance import VLB_WEIGHT, interpolated_log_variance, posterior_log_variance_clipped, vlb_terms
 
 BatchSource = Callable[[int, torch.Generator], "tuple[torch.Tensor, torch.Tensor | None]"]
 
@@ -83,6 +85,7 @@ class Trainer:
         prediction: str = "epsilon",
         device: torch.device | str = "cpu",
         sample_name: str = "points",
+        learn_variance: bool = False,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -91,6 +94,8 @@ class Trainer:
         self.batch_source = batch_source
         self.config = config
         self.prediction = check_prediction(prediction)
+        # The network returns its prediction and v stacked (`prediction_and_variance`); trained on L_hybrid.
+        self.learn_variance = learn_variance
         self.mixed_precision = self.device.type == "cuda"
         self.sample_name = sample_name  # what one training example is, for the progress bar's rate
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -114,9 +119,24 @@ class Trainer:
         sqrt_ab = self.schedule.sqrt_alphas_cumprod[t].reshape(shape)
         sqrt_1m_ab = self.schedule.sqrt_one_minus_alphas_cumprod[t].reshape(shape)
         target = prediction_target(self.prediction, x0, noise, sqrt_ab, sqrt_1m_ab)
+        network = self.model.prediction_and_variance if self.learn_variance else self.model
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
-            prediction = self.model(x_t, t, labels)
-        return (prediction.float() - target).square().mean()
+            output = network(x_t, t, labels).float()
+        if not self.learn_variance:
+            return (output - target).square().mean()
+        prediction, v = output.chunk(2, dim=1)
+        return (prediction - target).square().mean() + VLB_WEIGHT * self.vlb(prediction.detach(), v, x0, x_t, t)
+
+    def vlb(self, prediction: torch.Tensor, v: torch.Tensor, x0, x_t, t) -> torch.Tensor:
+        """L_vlb ≈ T · E_t[L_t] (bits per dimension) of the model's step at x_t: its mean from the (detached)
+        prediction's x̂0, its variance Σ_θ from v (Improved DDPM eq. 15)."""
+        s = self.schedule
+        x0_hat, _ = to_x0_eps(prediction, x_t, broadcast(s.sqrt_alphas_cumprod[t], x_t),
+                              broadcast(s.sqrt_one_minus_alphas_cumprod[t], x_t), self.prediction)
+        mean, _ = s.q_posterior(x0_hat, x_t, t)
+        log_var = interpolated_log_variance(v, broadcast(s.betas.log()[t], x_t),
+                                            broadcast(posterior_log_variance_clipped(s)[t], x_t))
+        return s.num_train_steps * vlb_terms(s, x0, x_t, t, mean, log_var).mean()
 
     def train_step(self) -> float:
         x0, labels = self.batch_source(self.config.batch_size, self.generator)

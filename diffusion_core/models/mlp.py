@@ -37,6 +37,8 @@ class MLPConfig(ConfigRecord):
     fourier_extent: float = 4.0
     prediction: str = "epsilon"
     activation: str = "silu"  # the trunk's; the conditioning path (computed once per t) keeps SiLU
+    # Improved DDPM's learned variance: a second output per dimension, v of Σ = exp(v log β + (1-v) log β̃).
+    learn_variance: bool = False
 
     def __post_init__(self):
         check_positive_ints(self, ("data_dim", "num_classes", "hidden", "num_layers", "cond_dim"))
@@ -45,6 +47,13 @@ class MLPConfig(ConfigRecord):
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"model config activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}")
         check_prediction_field(self.prediction)
+        if not isinstance(self.learn_variance, bool):
+            raise ValueError(f"model config learn_variance must be true or false, got {self.learn_variance!r}")
+
+    @property
+    def output_dim(self) -> int:
+        """The network's outputs per point: the prediction, then v where the variance is learned."""
+        return 2 * self.data_dim if self.learn_variance else self.data_dim
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -73,10 +82,13 @@ class FiLMMLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(config.hidden, config.hidden) for _ in range(config.num_layers))
         # One shift and one scale per hidden unit of every layer, from c in a single matmul.
         self.film = nn.Linear(config.cond_dim, 2 * config.hidden * config.num_layers)
-        self.output = nn.Linear(config.hidden, config.data_dim)
+        self.output = nn.Linear(config.hidden, config.output_dim)
         self.activation = ACTIVATIONS[config.activation]
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
+        if config.learn_variance:  # v starts at 0: Σ = β̃, DDPM's fixed_small, until L_vlb moves it
+            nn.init.zeros_(self.output.weight[config.data_dim:])
+            nn.init.zeros_(self.output.bias[config.data_dim:])
         # Inference keeps every (t, label)'s modulation, which depends on nothing else: see film_table.
         self._film_tables: dict[int, torch.Tensor] = {}
         self._film_tables_weights: tuple = ()
@@ -131,6 +143,12 @@ class FiLMMLP(nn.Module):
         return table
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The prediction of type `config.prediction`: (B, D)."""
+        output = self.prediction_and_variance(x_t, t, labels)
+        return output[:, : self.config.data_dim] if self.config.learn_variance else output
+
+    def prediction_and_variance(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Every output: (B, 2D), the prediction then v, where the variance is learned; else as `forward`."""
         if labels is None:
             labels = torch.full_like(t, -1)
         # A sampler's batch is a few runs of rows sharing one (t, label): the conditional rows,

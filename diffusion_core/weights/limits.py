@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..models import MLPConfig, UNetConfig
+from ..models.guide import GuideConfig
 
 MAX_PARAMETERS = 16_000_000  # 64 MB of float32: what fits the weights file's bound below
 MAX_WEIGHTS_BYTES = 64 * 1024 * 1024  # model.safetensors
@@ -35,11 +36,16 @@ MODEL_RANGES: dict[type, dict[str, tuple[int, int]]] = {
         "image_size": (1, 64), "image_channels": (1, 4), "num_classes": (1, 1000), "patch": (1, 4),
         "head_dim": (1, 512), "groups": (1, 512), "time_dim": (4, 1024), "cond_dim": (1, 1024),
     },
+    GuideConfig: {
+        "num_classes": (2, 1000), "data_dim": (1, 16), "image_size": (4, 64), "image_channels": (1, 4),
+        "hidden": (1, 1024), "num_layers": (1, 8), "time_dim": (4, 1024), "fourier_bands": (0, 16),
+    },
 }
 # List entries: (most entries, lowest and highest value of each).
 MODEL_LIST_RANGES: dict[type, dict[str, tuple[int, int, int]]] = {
     MLPConfig: {},
     UNetConfig: {"channels": (4, 1, 512), "blocks": (4, 1, 4)},
+    GuideConfig: {},
 }
 
 

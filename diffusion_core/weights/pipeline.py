@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import torch
 from ..data import TOY_DATASETS, register_point_set
 from ..data.custom import PointSetError, from_csv
 from ..device import pick_device
-from ..samplers import SAMPLERS, SamplerStep, sample
+from ..guidance import classifier_gradient
+from ..samplers import SAMPLERS, VARIANCE_TYPES, SamplerStep, sample
 from .atomic import recover_interrupted_swaps
 from .checkpoint import POINTS_NAME, CheckpointConfig, CheckpointError, check_file_size, list_checkpoints, load_model
+from .guide import guide_folder, load_guide
 from .limits import shortened, shown
 
 MAX_POINTS_BYTES = 512 * 1024  # points.csv: 5000 rows of about 30 bytes
@@ -39,11 +43,17 @@ def resolve_checkpoint(name_or_path: str | Path, root: Path = CHECKPOINTS_DIR) -
 
 
 class Pipeline:
-    """A denoiser, its schedule and sampler settings, and the class names it was trained on."""
+    """A denoiser, its schedule and sampler settings, the class names it was trained on, and the
+    noise-aware classifier that guides it (`guide`, None when it has none)."""
 
-    def __init__(self, model: torch.nn.Module, config: CheckpointConfig, device: torch.device | str | None = None):
+    def __init__(self, model: torch.nn.Module, config: CheckpointConfig, device: torch.device | str | None = None,
+                 guide: torch.nn.Module | None = None):
         self.device = pick_device(None if device is None else str(device))
         self.model = model.to(self.device).eval()
+        self.guide = None if guide is None else guide.to(self.device).eval()
+        self.guide_problem: str | None = None  # why a guide beside the checkpoint could not be loaded
+        # Improved DDPM's learned Σ: the network gives v beside its prediction (`prediction_and_variance`).
+        self.learns_variance = bool(getattr(config.model, "learn_variance", False))
         self.config = config
         self.schedule = config.build_schedule().to(self.device)
         self.class_names = config.class_names
@@ -82,18 +92,41 @@ class Pipeline:
         guidance: float = 0.0,
         eta: float = 0.0,
         seed: int | None = None,
+        classifier_scale: float = 0.0,
+        conditional: bool | None = None,
+        variance: str | None = None,
     ) -> Iterator[SamplerStep]:
         """Yield every `SamplerStep` of drawing n samples; steps None: DEFAULT_STEPS (all T for ddpm).
 
         label: a class name or index for all n, a long tensor (n,) of indices, or None.
+        guidance: classifier-free guidance's w; classifier_scale: classifier guidance's s, with the
+        model's `guide` (Dhariwal & Nichol 2021). conditional: whether the network sees the label;
+        None: it does, except when only the classifier guides (s > 0, w = 0), which steers the
+        unconditional network as in their Algorithm 1.
+        variance: DDPM's Σ (`samplers.VARIANCE_TYPES`); None: "learned" for a network that learned it,
+        else "fixed_small".
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {shown(n)}")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {shown(sampler)}; choose one of {', '.join(SAMPLERS)}")
         index = self.label_index(label)
+        if variance is None:
+            variance = "learned" if self.learns_variance else "fixed_small"
+        if variance not in VARIANCE_TYPES:
+            raise ValueError(f"unknown variance {shown(variance)}; choose one of {', '.join(VARIANCE_TYPES)}")
+        if variance == "learned" and not self.learns_variance:
+            raise ValueError(f"this {self.dataset} model did not learn its variance; use fixed_small or fixed_large")
+        denoiser = self.model.prediction_and_variance if self.learns_variance else self.model
+        classifier_grad = self._classifier_grad(classifier_scale, index)
+        if conditional is None:
+            conditional = not (classifier_grad is not None and guidance == 0)
+        if not conditional:
+            if guidance > 0:
+                raise ValueError("classifier-free guidance needs the conditional network (conditional=True)")
+            denoiser = _unconditional(denoiser)
         return sample(
-            self.model,
+            denoiser,
             self.schedule,
             (n, *self.sample_shape),
             sampler=sampler,
@@ -105,7 +138,25 @@ class Pipeline:
             clip_range=self.clip_range,
             generator=seed,
             device=self.device,
+            classifier_grad=classifier_grad,
+            variance=variance,
+            outputs_variance=self.learns_variance,
         )
+
+    def _classifier_grad(self, scale: float, index):
+        """The sampler's s ∇ log p(y | x_t) from `guide`, or None at s = 0; ValueError where it cannot guide."""
+        if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale) and scale >= 0):
+            raise ValueError(f"classifier scale must be a finite number >= 0, got {shown(scale)}")
+        if scale == 0:
+            return None
+        if self.guide is None:
+            if self.guide_problem:
+                raise ValueError(f"this model's guide classifier could not be loaded: {self.guide_problem}")
+            raise ValueError(f"this {self.dataset} model has no guide classifier "
+                             "(train one with: python train_toy.py train-guide NAME)")
+        if index is None:
+            raise ValueError("classifier guidance needs a class to steer toward; pass label")
+        return classifier_gradient(self.guide, float(scale))
 
     def generate(self, n: int = 1000, **options) -> torch.Tensor:
         """The final samples (n, *sample_shape) on the CPU, in data coordinates; options as for `trajectory`."""
@@ -143,6 +194,12 @@ def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = 
     pictures and figures can draw fresh data."""
     folder = resolve_checkpoint(name_or_path)
     model, config = load_model(folder)
+    guide, guide_problem = None, None
+    if guide_folder(folder).is_dir():
+        try:
+            guide = load_guide(guide_folder(folder), config)
+        except CheckpointError as error:  # the model still samples; only classifier guidance is refused
+            guide_problem = str(error).replace(f"{folder.parent}{os.sep}", "")  # no server paths in the message
     points = folder / POINTS_NAME
     if points.is_file() and config.dataset not in TOY_DATASETS:
         check_file_size(points, MAX_POINTS_BYTES)
@@ -150,4 +207,13 @@ def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = 
             register_point_set(config.dataset, from_csv(points.read_text(encoding="utf-8", errors="replace")))
         except PointSetError as error:
             raise CheckpointError(f"{points}: {error}") from None
-    return Pipeline(model, config, device)
+    pipeline = Pipeline(model, config, device, guide)
+    pipeline.guide_problem = guide_problem
+    return pipeline
+
+
+def _unconditional(denoiser):
+    """`denoiser` with every row's label replaced by the null label: the unconditional network."""
+    def unconditional(x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return denoiser(x_t, t, None)
+    return unconditional
