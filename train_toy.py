@@ -283,6 +283,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", default=str(CHECKPOINTS_DIR / "emnist-classifier"), help="EMNIST models: the judge (default checkpoints/emnist-classifier)")
     p.add_argument("--per-class", type=int, default=20, help="EMNIST models: characters per class for conformity (default 20)")
     p.add_argument("--n-frechet", type=int, default=1000, help="EMNIST models: characters per Fréchet distance (default 1000)")
+    p.add_argument("--classifier-sweep-only", action="store_true",
+                   help="EMNIST models: rerun only the classifier-guidance sweep, merged into the last full eval.json")
 
     p = commands.add_parser("train-all", help="train and evaluate every shipped model", description="Train and evaluate all shipped models into checkpoints/.")
     p.add_argument("--only", nargs="+", choices=TOY_DATASETS, default=list(TOY_DATASETS), help="a subset of the models")

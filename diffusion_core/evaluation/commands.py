@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..data import toy_dataset
 from ..data.emnist import load_emnist
 from ..weights.atomic import write_file_atomically
 from ..weights.cards import SAMPLE_IMAGE_NAME, model_card
-from ..weights.checkpoint import EVAL_NAME
+from ..weights.checkpoint import EVAL_NAME, read_record
 from ..weights.curves import write_loss_curve
+from ..weights.guide_training import record_guide_sweep
 from ..weights.pipeline import Pipeline, load_pipeline, resolve_checkpoint
-from .emnist import EMNISTEvalSettings, evaluate_emnist, meets_emnist_targets
+from .emnist import EMNISTEvalReport, EMNISTEvalSettings, classifier_sweep, evaluate_emnist, meets_emnist_targets
+from .guided import emnist_sweep_record, toy_sweep_record
 from .judge import load_classifier
 from .pictures import character_grid_png, scatter_png
 from .toy import EvalSettings, evaluate, meets_targets, sample_with_labels
@@ -35,9 +38,35 @@ def run_emnist_eval(folder: Path, pipeline: Pipeline, args) -> bool:
     classifier = load_classifier(args.classifier)
     settings = EMNISTEvalSettings(per_class=args.per_class, n_frechet=args.n_frechet)
     start = time.perf_counter()
+    if getattr(args, "classifier_sweep_only", False):
+        return rerun_classifier_sweep(folder, pipeline, classifier, settings, start, args)
     report, characters = evaluate_emnist(pipeline, classifier, load_emnist(args.data_dir, "byclass"), settings)
     picture = (lambda: character_grid_png(characters[:, :10], pipeline.config.class_names))
-    return report_and_card(folder, pipeline, report, meets_emnist_targets(report), picture, start, args)
+    passed = report_and_card(folder, pipeline, report, meets_emnist_targets(report), picture, start, args)
+    if report.sweep_by_s and not args.no_card:
+        record_guide_sweep(folder, emnist_sweep_record(report.sweep_by_s, report.sweep, settings.per_class))
+    return passed
+
+
+def rerun_classifier_sweep(folder: Path, pipeline: Pipeline, classifier, settings: EMNISTEvalSettings, start: float,
+                           args) -> bool:
+    """`eval emnist --classifier-sweep-only`: the classifier-guidance sweep alone, merged into the eval.json
+    of an earlier full evaluation with the same settings (the rest of which takes half an hour on a CPU)."""
+    if pipeline.guide is None:
+        raise CommandError(f"{folder.name} has no guide to sweep (train one with train_toy.py train-guide)")
+    earlier = read_record(folder / EVAL_NAME)
+    if earlier is None:
+        raise CommandError(f"--classifier-sweep-only needs the eval.json of a full `eval {folder.name}` first")
+    report = EMNISTEvalReport.from_dict(earlier)
+    if (report.settings.per_class, report.settings.ddim_steps) != (settings.per_class, settings.ddim_steps):
+        raise CommandError(f"eval.json was measured with {report.settings.per_class} per class; pass --per-class "
+                           f"{report.settings.per_class} or rerun the full evaluation")
+    report = replace(report, sweep_by_s=classifier_sweep(pipeline, classifier, settings),
+                     seconds={**report.seconds, "classifier sweep": round(time.perf_counter() - start, 1)})
+    passed = report_and_card(folder, pipeline, report, meets_emnist_targets(report), None, start, args)
+    if not args.no_card:
+        record_guide_sweep(folder, emnist_sweep_record(report.sweep_by_s, report.sweep, settings.per_class))
+    return passed
 
 
 def run_eval(target: str, args) -> bool:
@@ -61,7 +90,11 @@ def run_eval(target: str, args) -> bool:
             panels.append((f"samples, DDIM-50, w={weight:g}", points, labels))
         return scatter_png(panels)
 
-    return report_and_card(folder, pipeline, report, meets_targets(report), picture, start, args)
+    passed = report_and_card(folder, pipeline, report, meets_targets(report), picture, start, args)
+    if report.conformity_by_s and not args.no_card:
+        record_guide_sweep(folder, toy_sweep_record(report.conformity_by_s, report.sw_by_s, config.class_names,
+                                                    settings.n_conformity))
+    return passed
 
 
 def report_and_card(folder: Path, pipeline: Pipeline, report, passed: bool, picture, start: float,
@@ -73,7 +106,8 @@ def report_and_card(folder: Path, pipeline: Pipeline, report, passed: bool, pict
         print("  " + line)
     print("  targets met" if passed else "  TARGETS NOT MET")
     if not args.no_card:
-        write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture())
+        if picture is not None:  # None: keep the picture of the last full evaluation
+            write_file_atomically(folder / SAMPLE_IMAGE_NAME, picture())
         write_file_atomically(folder / EVAL_NAME, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
         card = model_card(config, report, config.training.get("command", "(unknown)"), name=folder.name)
         write_file_atomically(folder / "README.md", card.encode())

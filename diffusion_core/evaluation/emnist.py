@@ -21,6 +21,7 @@ import torch
 from ..data.emnist import CASE_MERGED_LETTERS, EMNIST, case_merged, split_indices
 from ..models.classifier import CharacterClassifier
 from ..weights.pipeline import Pipeline
+from .guided import emnist_classifier_sweep
 from .judge import accuracy, predict
 from .metrics import frechet_distance, mean_pairwise_distance
 from .sweep import sweep_runs
@@ -66,6 +67,15 @@ class EMNISTEvalReport:
     settings: EMNISTEvalSettings
     seconds: dict[str, float] = field(default_factory=dict)
     sweep_calls: dict[str, int] = field(default_factory=dict)  # the Fréchet table's network calls (NFE) per run
+    sweep_by_s: dict[str, dict] = field(default_factory=dict)  # classifier guidance's sweep, rows as `sweep`'s
+
+    @classmethod
+    def from_dict(cls, values: dict) -> EMNISTEvalReport:
+        """A report back from its eval.json."""
+        settings = dict(values["settings"])
+        for name in ("sweep", "frechet_steps"):
+            settings[name] = tuple(settings[name])
+        return cls(**{**values, "settings": EMNISTEvalSettings(**settings)})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +115,11 @@ class EMNISTEvalReport:
         ]
         rows += [f"  {name:<26} {value:8.2f}" + (f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else "")
                  for name, value in self.frechet.items()]
+        if self.sweep_by_s:
+            rows += ["", f"classifier guidance: the unconditional network steered by the guide (DDIM {s.ddim_steps}, "
+                         f"{s.per_class} per class)", "     s  conformity  exact-case  diversity"]
+            rows += [f"{scale:>6}  {100 * row['conformity']:9.1f}%  {100 * row['conformity_exact']:9.1f}%  "
+                     f"{row['diversity']:9.2f}" for scale, row in self.sweep_by_s.items()]
         rows += [
             "",
             f"sampling {s.timing_characters} characters, DDIM {s.ddim_steps} steps, w={s.guidance:g}: "
@@ -204,6 +219,7 @@ def evaluate_emnist(
         seconds[f"sweep w={weight:g}"] = time.perf_counter() - start
         log(f"w={weight:g}: conformity {100 * sweep[f'{weight:g}']['conformity']:.1f}% ({seconds[f'sweep w={weight:g}']:.0f} s)")
 
+    sweep_by_s = classifier_sweep(pipeline, classifier, settings, log) if pipeline.guide is not None else {}
     frechet_real, frechet = _frechet_table(pipeline, classifier, data, train_rows, held_labels, held_features,
                                            settings, seconds, log)
     times = _sampling_seconds(pipeline, settings)
@@ -220,8 +236,23 @@ def evaluate_emnist(
         settings=settings,
         seconds={k: round(v, 1) for k, v in seconds.items()},
         sweep_calls={run.name: run.calls for run in sweep_runs(pipeline.schedule, settings.frechet_steps)},
+        sweep_by_s=sweep_by_s,
     )
     return report, headline_images
+
+
+def classifier_sweep(pipeline: Pipeline, classifier: CharacterClassifier, settings: EMNISTEvalSettings,
+                     log=print) -> dict[str, dict]:
+    """The classifier-guidance sweep (`guided.emnist_classifier_sweep`) on the CFG sweep's requests."""
+    names = pipeline.class_names
+    requested = torch.arange(len(names)).repeat_interleave(settings.per_class)
+
+    def generate(**options) -> torch.Tensor:
+        return _generate(pipeline, requested, settings, settings.seed, sampler="ddim", steps=settings.ddim_steps,
+                         **options)
+
+    return emnist_classifier_sweep(pipeline, classifier, requested, generate,
+                                   lambda features, labels: _diversity(features, labels, len(names)), log=log)
 
 
 def _frechet_table(

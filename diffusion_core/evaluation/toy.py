@@ -11,6 +11,7 @@ import torch
 from ..data import toy_dataset
 from ..samplers import sampler_label
 from ..weights.pipeline import Pipeline
+from .guided import toy_classifier_sweep, variance_curve, variance_sweep
 from .metrics import class_conformity, precision_recall, sliced_wasserstein_ratio, stray_share
 from .sweep import sweep_runs
 
@@ -50,6 +51,13 @@ class EvalReport:
     precision_recall: dict[str, list[float]] = field(default_factory=dict)
     sweep_calls: dict[str, int] = field(default_factory=dict)  # the steps sweep's network calls (NFE) per run
     strays_steps: dict[str, float] = field(default_factory=dict)  # the steps sweep's stray share per run
+    # Classifier guidance (a model with a guide): conformity and SW ratio per class, per scale s.
+    conformity_by_s: dict[str, list[float]] = field(default_factory=dict)
+    sw_by_s: dict[str, list[float]] = field(default_factory=dict)
+    # A model that learned its variance: DDPM learned / fixed_small / fixed_large at 25, 50, 100, 1000 steps.
+    sw_variance: dict[str, float] = field(default_factory=dict)
+    strays_variance: dict[str, float] = field(default_factory=dict)
+    variance_curve: dict[str, list] = field(default_factory=dict)  # guided.variance_curve: v against t
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +95,18 @@ class EvalReport:
                 strays = f"  strays {100 * self.strays_steps[name]:4.1f}%" if name in self.strays_steps else ""
                 calls = f"  NFE {self.sweep_calls[name]}" if name in self.sweep_calls else ""
                 rows.append(f"  {name:<30} {value:.3f}{strays}{calls}")
+        if self.conformity_by_s:
+            rows.append(f"classifier guidance, the unconditional network steered by the guide (DDIM {s.ddim_steps}, "
+                        f"{s.n_conformity} points per class): conformity, and SW ratio to the class's data:")
+            for scale, shares in self.conformity_by_s.items():
+                cells = ", ".join(f"{name} {100 * share:.1f}%" for name, share in zip(class_names, shares))
+                spread = ", ".join(f"{value:.2f}" for value in self.sw_by_s.get(scale, []))
+                rows.append(f"  s={scale}: {cells}; SW {spread}")
+        if self.sw_variance:
+            rows.append(f"variance sweep, DDPM with the learned Σ against β̃ and β ({STEPS_SWEEP_POINTS} points): "
+                        "SW ratio and stray share:")
+            for name, value in self.sw_variance.items():
+                rows.append(f"  {name:<30} {value:.3f}  strays {100 * self.strays_variance[name]:4.1f}%")
         rows.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
         return rows
 
@@ -132,8 +152,22 @@ def evaluate(pipeline: Pipeline, dataset: str, settings: EvalSettings = EvalSett
     start = time.perf_counter()
     sweep = steps_sweep(pipeline, dataset, min(STEPS_SWEEP_POINTS, settings.n_samples), seed=settings.seed)
     seconds["steps sweep"] = time.perf_counter() - start
+    conformity_by_s, sw_by_s, sw_variance, strays_variance, curve = {}, {}, {}, {}, {}
+    if pipeline.guide is not None:
+        start = time.perf_counter()
+        by_class = [fresh_sets(dataset, settings.n_conformity, label_index=i) for i in range(len(pipeline.class_names))]
+        conformity_by_s, sw_by_s = toy_classifier_sweep(pipeline, dataset, settings.n_conformity, by_class,
+                                                        settings.ddim_steps, settings.seed)
+        seconds["classifier sweep"] = time.perf_counter() - start
+    if pipeline.learns_variance:
+        start = time.perf_counter()
+        n = min(STEPS_SWEEP_POINTS, settings.n_samples)
+        sw_variance, strays_variance = variance_sweep(pipeline, fresh_sets(dataset, n), n, settings.seed)
+        curve = variance_curve(pipeline, toy_dataset(dataset, 2000, seed=REFERENCE_SEED + 1)[0])
+        seconds["variance sweep"] = time.perf_counter() - start
     return EvalReport(dataset, ratios["ddpm"], ratios["ddim"], conformity, settings, seconds, sweep.sw, sw_by_w,
-                      strays, coverage, sweep.calls, sweep.strays)
+                      strays, coverage, sweep.calls, sweep.strays, conformity_by_s, sw_by_s, sw_variance,
+                      strays_variance, curve)
 
 
 def fidelity_settings(settings: EvalSettings) -> list[dict]:
