@@ -17,24 +17,12 @@ except ImportError:
 import gradio as gr
 
 from diffusion_core.demo import live, panels, server, theme
-from diffusion_core.demo.cache import MAX_IMAGES, MAX_POINTS, ModelCache, model_label
+from diffusion_core.demo.cache import ModelCache
+from diffusion_core.demo.controls import sample_controls
 from diffusion_core.demo.examples import served_examples
 from diffusion_core.demo.gpu import on_gpu_when_available, on_zero_gpu
-from diffusion_core.demo.handlers import (
-    LOAD_OFF,
-    Handlers,
-    class_choices,
-    guidance_state,
-    load_allowed,
-    samples_label,
-)
-from diffusion_core.demo.requests import (
-    MAX_GUIDANCE,
-    MAX_SEED,
-    SAMPLE_INPUT_NAMES,
-    SAMPLE_INPUTS,
-    UNCONDITIONAL,
-)
+from diffusion_core.demo.handlers import LOAD_OFF, Handlers, load_allowed
+from diffusion_core.demo.requests import LINK_PARAMETERS, SAMPLE_INPUT_NAMES
 
 ASSETS = panels.ASSETS
 DEFAULT_MODEL = "moons"
@@ -42,42 +30,6 @@ DEFAULT_MODEL = "moons"
 # controls) and, for Run, a fresh seed when "New seed every run" is ticked (the result card says which).
 SCROLL_JS = (ASSETS / "scroll_to_view.js").read_text()
 RUN_JS = (ASSETS / "run.js").read_text()
-FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
-                 ("conditional, unconditional and guided", "all")]
-
-def sample_controls(cache: ModelCache, first, max_steps: int) -> dict[str, gr.components.Component]:
-    """One control per entry of SAMPLE_INPUTS, with its label, help and default: the five that shape a run
-    in view, the rest folded under "More options"."""
-    spec = {i.name: {"label": i.label, "info": i.info, "value": i.default} for i in SAMPLE_INPUTS}
-    spec["model"]["value"] = first.name
-    spec["steps"]["value"] = min(spec["steps"]["value"], first.num_train_steps)
-    spec["num_samples"].update(value=first.default_samples, label=samples_label(first),
-                               info=f"up to {MAX_POINTS} points or {MAX_IMAGES} characters")
-    controls = {
-        "model": gr.Dropdown([(model_label(n), n) for n in cache.names()], elem_id="model", **spec["model"]),
-        "sampler": gr.Radio(panels.SAMPLERS, elem_id="sampler", **spec["sampler"]),
-        "steps": gr.Slider(1, max_steps, step=1, elem_id="steps", **spec["steps"]),
-        # Choices follow the model; a custom value is checked on run.
-        "class_name": gr.Dropdown(class_choices(first), allow_custom_value=True, elem_id="class", **spec["class_name"]),
-        "guidance": gr.Slider(0.0, MAX_GUIDANCE, step=0.25, elem_id="guidance",
-                              **{**spec["guidance"], **guidance_state(UNCONDITIONAL, spec["guidance"]["value"])}),
-    }
-    with gr.Accordion("More options: samples, η, seed, what to show", open=False, elem_id="more-options"):
-        controls["num_samples"] = gr.Slider(1, MAX_POINTS, step=1, elem_id="num-samples", **spec["num_samples"])
-        controls["eta"] = gr.Slider(0.0, 1.0, step=0.05, visible=spec["sampler"]["value"] == "ddim", elem_id="eta",
-                                    **spec["eta"])
-        with gr.Row():
-            controls["seed"] = gr.Number(precision=0, minimum=0, maximum=MAX_SEED, elem_id="seed", min_width=120,
-                                         **spec["seed"])
-            random_seed = gr.Checkbox(True, label="New seed every run", elem_id="random-seed", min_width=120,
-                                      info="off: Run repeats the seed above")
-        # Remembered in the page: the Run button's script reads it even while this section is folded.
-        random_seed.change(None, random_seed, None, js="(on) => { window.diffusionNewSeed = on; }")
-        controls["show_x0"] = gr.Checkbox(elem_id="show-x0", **spec["show_x0"])
-        controls["field"] = gr.Radio(FIELD_CHOICES, elem_id="field", visible=first.kind == "points", **spec["field"])
-    return {name: controls[name] for name in SAMPLE_INPUT_NAMES}
-
-
 def left_column(cache: ModelCache, handlers: Handlers, first, max_steps: int) -> dict:
     """Run and Stop above the controls, the examples, then what is folded away: more options, the weights."""
     with gr.Row(elem_id="run-row"):
@@ -179,10 +131,12 @@ def wire(handlers: Handlers, ui: dict) -> None:
     ui["recompute"].click(handlers.recompute_tables, c["model"], [ui["guidance_chart"], ui["steps_chart"]],
                           api_name="recompute_tables", concurrency_limit=1, concurrency_id="tables",
                           validator=handlers.admission(1), preprocess=False)
-    c["sampler"].change(handlers.sampler_controls, c["sampler"], c["eta"], api_visibility="private",
-                        show_progress="hidden")
-    gr.on([c["class_name"].change, c["guidance"].release], handlers.guidance_controls, [c["class_name"], c["guidance"]],
-          c["guidance"], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
+    gr.on([c["sampler"].change, c["model"].change], handlers.sampler_controls, [c["sampler"], c["model"], c["variance"]],
+          [c["eta"], c["variance"]], api_visibility="private", show_progress="hidden", preprocess=False)
+    guided = [c["model"], c["class_name"], c["guidance"], c["guidance_kind"]]
+    gr.on([c["model"].change, c["class_name"].change, c["guidance"].release, c["guidance_kind"].change],
+          handlers.guidance_controls, guided, [c["guidance_kind"], c["guidance"], c["classifier_scale"]],
+          api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
     estimated = [c[name] for name in SAMPLE_INPUT_NAMES]
     gr.on([control.change for control in estimated], handlers.estimate_and_link, estimated,
           [ui["estimate"], ui["link"]], api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
@@ -192,7 +146,8 @@ def wire(handlers: Handlers, ui: dict) -> None:
         concurrency_limit=server.SAMPLE_CONCURRENCY, concurrency_id="sample",
         validator=handlers.compare_admission())
     panels.wire_views(handlers, c, ui)
-    explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance")]
+    explained = [c[name] for name in ("model", "sampler", "steps", "eta", "class_name", "guidance", "guidance_kind",
+                                      "classifier_scale", "variance")]
     gr.on([control.change for control in explained], handlers.explain_run, explained, ui["explanation"],
           api_name="explain", show_progress="hidden", queue=False, preprocess=False)
 
@@ -217,7 +172,7 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
         ui["gif_api"] = gr.Button(visible=False)
         ui["model_kind"] = gr.State(first.kind)
         wire(handlers, ui)
-        linked = [ui["controls"][name] for name in SAMPLE_INPUT_NAMES[:8]]
+        linked = [ui["controls"][name] for name in LINK_PARAMETERS]
         demo.load(handlers.from_link, None, linked, api_visibility="private", show_progress="hidden", queue=False)
     handlers.bind(demo)
     server.queue(demo)

@@ -92,7 +92,8 @@ def timed_http(http, url: str, request) -> tuple[float, float, dict]:
     call = f"{url}gradio_api/call/sample"
     start = time.perf_counter()
     first = event = None
-    event_id = http.post(call, json={"data": [*request, False, "off"]}).json()["event_id"]
+    values = [*request, False, "off", "classifier-free", 0.0, "default"]  # the x̂0 and field views off, no classifier
+    event_id = http.post(call, json={"data": values}).json()["event_id"]
     with http.stream("GET", f"{call}/{event_id}") as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):

@@ -52,7 +52,9 @@ class ImagePipeline:
         self.schedule = NoiseSchedule.create("cosine", num_train_steps)
         self.model = (model or TinyConvDenoiser(len(self.class_names))).eval()
 
-    def trajectory(self, n=16, sampler="ddim", steps=None, label=None, guidance=0.0, eta=0.0, seed=None):
+    def trajectory(self, n=16, sampler="ddim", steps=None, label=None, guidance=0.0, eta=0.0, seed=None,
+                   classifier_scale=0.0, conditional=None, variance=None):
+        assert classifier_scale == 0 and variance in (None, "fixed_small", "fixed_large"), "no guide, no learned Σ"
         index = self.class_names.index(label) if isinstance(label, str) else label
         return sample(
             self.model,
@@ -65,6 +67,7 @@ class ImagePipeline:
             guidance=guidance,
             clip_range=(-1.0, 1.0),
             generator=seed,
+            variance=variance or "fixed_small",
         )
 
 

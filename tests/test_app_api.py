@@ -162,7 +162,7 @@ def test_bad_request_gets_a_clear_error_and_the_next_good_request_succeeds(clien
 def test_non_finite_guidance_over_raw_http_gets_a_clear_error(served, client, token, shown):
     # gradio_client cannot send NaN or ±inf (strict JSON); a raw HTTP client can.
     url = served[1]
-    body = f'{{"data": ["moons", "ddim", 5, 0.0, "upper moon", {token}, 50, 0, false, "off"]}}'
+    body = f'{{"data": ["moons", "ddim", 5, 0.0, "upper moon", {token}, 50, 0, false, "off", "classifier-free", 0.0, "default"]}}'
     headers = {"content-type": "application/json"}
     posted = httpx.post(f"{url}gradio_api/call/sample", content=body, headers=headers)
     # Refused by the validator before the queue: 422, the message naming the input in the reply.
@@ -261,14 +261,15 @@ def test_the_field_reaches_an_api_client_in_the_stream(client):
 
 
 def test_compare_runs_both_sides_from_the_same_noise_and_validates_each(client):
-    picture, summary = client.predict("moons", "upper moon", 40, 2, "ddpm", 1000, 0.0, 0.0,
-                                      "ddim", 1000, 1.0, 0.0, api_name="/compare")
+    picture, summary = client.predict("moons", "upper moon", 40, 2, "ddpm", 1000, 0.0, 0.0, "classifier-free", 0.0,
+                                      "ddim", 1000, 1.0, 0.0, "classifier-free", 0.0, api_name="/compare")
     assert summary["same_initial_noise"] is True and [s["sampler"] for s in summary["sides"]] == ["ddpm", "ddim"]
     assert summary["mean_distance_between_paired_samples"] < 1e-3  # DDIM η=1 on all steps is DDPM
     with Image.open(picture) as image:
         assert image.width > 2 * image.height - 100
     with pytest.raises(ValidationError, match="b_eta: eta \\(η\\) must be a number from 0 to 1, got 3"):
-        client.predict("moons", "upper moon", 40, 2, "ddpm", 10, 0.0, 0.0, "ddim", 10, 3, 0.0, api_name="/compare")
+        client.predict("moons", "upper moon", 40, 2, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                       "ddim", 10, 3, 0.0, "classifier-free", 0.0, api_name="/compare")
 
 
 def test_recomputing_the_tables_measures_a_2d_model_now_and_explains_why_not_for_images(client):

@@ -68,23 +68,40 @@ CATALOGUE = [
     ("/sample", sample(show_x0=1), "show_x0 must be true or false, got 1"),
     ("/sample", sample(field="sideways"), "field must be one of off, guided, all, got 'sideways'"),
     ("/sample", sample(field=True), "field must be one of off, guided, all, got True"),
+    ("/sample", sample(guidance_kind="implicit"), "guidance kind must be one of classifier-free, classifier, both"),
+    ("/sample", sample(model="moons_epsilon", class_name="upper moon", guidance_kind="classifier"),
+     "classifier guidance needs a noise-aware classifier for moons_epsilon, and it has no guide; choose classifier-free"),
+    ("/sample", sample(classifier_scale=-1), "classifier scale s must be a number from 0 to 100, got -1"),
+    ("/sample", sample(classifier_scale="big"), "classifier scale s must be a number from 0 to 100, got 'big'"),
+    ("/sample", sample(variance="wide"), "variance must be one of default, fixed_small, fixed_large, learned"),
+    ("/sample", sample(sampler="ddpm", variance="learned"), "moons did not learn its variance; choose fixed_small"),
+    ("/compare", ["moons_epsilon", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "classifier", 3.0, "ddim", 10, 0.0,
+                  0.0, "classifier-free", 0.0], "classifier guidance needs a noise-aware classifier for moons_epsilon"),
     ("/sample", sample(model="emnist", sampler="ddpm", steps=1000, class_name="A", guidance=3.0, num_samples=64),
      "and a run may take at most 15 s"),
-    ("/compare", ["moons", "upper moon", 40, 0, "euler", 10, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["moons", "upper moon", 40, 0, "euler", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "unknown sampler 'euler'; choose one of ddpm, ddim, dpmpp_2m, heun, euler_ancestral"),
-    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 0, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 0, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "steps must be a whole number from 1 to 1000, got 0"),
-    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "ddim", 10, 3, 0.0],
+    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 3, 0.0, "classifier-free", 0.0],
      "eta (η) must be a number from 0 to 1, got 3"),
-    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "ddim", 10, 0.0, -2],
+    ("/compare", ["moons", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, -2, "classifier-free", 0.0],
      "guidance weight w must be a number from 0 to 20, got -2"),
-    ("/compare", ["nope", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["nope", "upper moon", 40, 0, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "unknown model 'nope'; choose one of"),
-    ("/compare", ["moons", "G", 40, 0, "ddpm", 10, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["moons", "G", 40, 0, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "class 'G' is not a class of moons"),
-    ("/compare", ["moons", "upper moon", 0, 0, "ddpm", 10, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["moons", "upper moon", 0, 0, "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "number of points for moons must be a whole number from 1 to 5000"),
-    ("/compare", ["moons", "upper moon", 40, "zero", "ddpm", 10, 0.0, 0.0, "ddim", 10, 0.0, 0.0],
+    ("/compare", ["moons", "upper moon", 40, "zero", "ddpm", 10, 0.0, 0.0, "classifier-free", 0.0,
+                  "ddim", 10, 0.0, 0.0, "classifier-free", 0.0],
      "seed must be a whole number from 0 to 2147483647, got 'zero'"),
     ("/forward", ["moons", "quadratic", 1000, 0], "unknown schedule 'quadratic'; choose one of linear, cosine, sigmoid"),
     ("/forward", ["moons", "cosine", 1e9, 0], "T (diffusion steps) must be a whole number from 10 to 2000"),
@@ -220,10 +237,10 @@ def test_the_validator_marks_the_bad_value_on_its_own_input():
     assert [valid for valid, _ in marked].count(False) == 1
     assert marked[SAMPLE_INPUT_NAMES.index("eta")] == (False, "eta (η) must be a number from 0 to 1, got 1.5")
     shared = ["moons", "upper moon", 40, 2]
-    side_b_bad = shared + ["ddpm", 10, 0.0, 0.0] + ["ddim", 0, 0.0, 3.0]
+    side_b_bad = shared + ["ddpm", 10, 0.0, 0.0, "classifier-free", 0.0] + ["ddim", 0, 0.0, 3.0, "classifier-free", 0.0]
     marked = verdicts(handlers.compare_admission(), side_b_bad)
     assert marked[COMPARE_INPUTS.index("b_steps")] == (False, "steps must be a whole number from 1 to 1000, got 0")
-    side_a_bad = shared + ["nope", 10, 0.0, 0.0] + ["ddim", 10, 0.0, 3.0]
+    side_a_bad = shared + ["nope", 10, 0.0, 0.0, "classifier-free", 0.0] + ["ddim", 10, 0.0, 3.0, "classifier-free", 0.0]
     assert not verdicts(handlers.compare_admission(), side_a_bad)[COMPARE_INPUTS.index("sampler")][0]
 
 

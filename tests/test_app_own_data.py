@@ -51,8 +51,8 @@ def test_a_drawn_ring_trains_into_a_model_of_that_ring(ring_model):
     assert client.predict(api_name="/gif").endswith(".gif")  # every view works on it: the GIF of the run too
     field = sample(client, name, num_samples=200, field="guided", show_x0=True)[3]
     assert field["field"] == "guided" and field["show_x0"] is True
-    _, compared = client.predict(name, "unconditional", 200, 1, "ddpm", 50, 0.0, 0.0, "ddim", 50, 0.0, 0.0,
-                                 api_name="/compare")
+    _, compared = client.predict(name, "unconditional", 200, 1, "ddpm", 50, 0.0, 0.0, "classifier-free", 0.0,
+                                 "ddim", 50, 0.0, 0.0, "classifier-free", 0.0, api_name="/compare")
     assert compared["model"] == name and len(compared["sides"]) == 2
 
 

@@ -21,7 +21,7 @@ from diffusion_core.demo.cost import StepCost
 from diffusion_core.demo.handlers import Handlers
 from diffusion_core.demo.requests import RequestError, validate_request
 
-GOOD = ("moons", "ddim", 5, 0.0, "unconditional", 0.0, 50, 0, False, "off")
+GOOD = ("moons", "ddim", 5, 0.0, "unconditional", 0.0, 50, 0, False, "off", "classifier-free", 0.0, "default")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def visitor(url: str, address: str, downloads: Path | None = None) -> Client:
 
 def paced(seed: int, steps: int = 250) -> tuple:
     """A run of the stand-in whose steps take 4 ms each: long enough to overlap with others."""
-    return ("paced", "ddpm", steps, 0.0, "unconditional", 0.0, 20, seed, False, "off")
+    return ("paced", "ddpm", steps, 0.0, "unconditional", 0.0, 20, seed, False, "off", "classifier-free", 0.0, "default")
 
 
 def test_a_visitors_load_is_refused_and_another_visitors_samples_stay_the_same(served):
@@ -196,7 +196,7 @@ def test_sixteen_visitors_at_once_all_get_their_runs(served):
     _, url, _ = served
     mix = [("moons", "ddim", 50, 0.0, "unconditional", 0.0, 2000), ("moons", "ddpm", 200, 0.0, "upper moon", 3.0, 2000),
            ("emnist", "ddim", 20, 0.0, "A", 3.0, 16)]
-    runs = [(k % 16, (*mix[k % 3], k, False, "off")) for k in range(36)]
+    runs = [(k % 16, (*mix[k % 3], k, False, "off", "classifier-free", 0.0, "default")) for k in range(36)]
     results, errors, lock = {}, [], threading.Lock()
 
     def one(client_index):

@@ -78,8 +78,12 @@ def test_long_bad_values_are_shortened_in_the_message(cache):
 
 def test_valid_inputs_are_normalised(cache):
     checked = request(cache, sampler="DDPM", steps=20.0, seed=np.int64(5), class_name=None)
-    # Normal form: DDPM has no η and w only counts with a class, so both are dropped here.
-    assert checked == SampleRequest("moons", "ddpm", 20, None, "unconditional", 0.0, 64, 5, False)
+    # Normal form: DDPM has no η and w only counts with a class, so both are dropped here; DDPM's Σ is
+    # resolved to the model's own (β̃ for a model that did not learn it).
+    assert checked == SampleRequest("moons", "ddpm", 20, None, "unconditional", 0.0, 64, 5, False,
+                                    variance="fixed_small")
+    ddim = request(cache, sampler="ddim", class_name="upper moon", guidance=2.0, classifier_scale=5.0)
+    assert (ddim.variance, ddim.guidance_kind, ddim.classifier_scale, ddim.guidance) == (None, "classifier-free", 0.0, 2.0)
     assert checked.label is None
 
 

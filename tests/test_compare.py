@@ -82,7 +82,8 @@ def test_a_stopped_comparison_ends_at_the_next_step_with_how_far_it_got(cache):
 def test_the_compare_handler_reports_progress_and_a_stop_in_words(cache):
     handlers = Handlers(cache)
     request = types.SimpleNamespace(session_hash="visitor-1")
-    args = ("moons", "upper moon", 30, 4, "ddpm", 300, 0.0, 0.0, "ddim", 20, 0.0, 0.0)
+    args = ("moons", "upper moon", 30, 4, "ddpm", 300, 0.0, 0.0, "classifier-free", 0.0,
+            "ddim", 20, 0.0, 0.0, "classifier-free", 0.0)
     stream = handlers.compare_samplers(*args, request=request, progress=lambda *a, **k: None)
     outputs = [next(stream)]
     handlers.stop_compare(request)

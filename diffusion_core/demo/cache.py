@@ -81,6 +81,9 @@ class ServablePipeline(Protocol):
         guidance: float = ...,
         eta: float = ...,
         seed: int | None = ...,
+        classifier_scale: float = ...,  # classifier guidance's s; > 0 only where `guide` is not None
+        conditional: bool | None = ...,
+        variance: str | None = ...,  # DDPM's Σ: fixed_small, fixed_large or (where learns_variance) learned
     ) -> Iterator[SamplerStep]: ...
 
 
@@ -97,6 +100,9 @@ class ModelInfo:
     max_samples: int
     default_samples: int
     prediction: str = "epsilon"
+    has_guide: bool = False  # a noise-aware classifier beside it: classifier guidance is offered
+    guide_problem: str | None = None  # why the guide beside it could not be loaded
+    learns_variance: bool = False  # Improved DDPM's learned Σ: DDPM may sample with variance "learned"
 
 
 def describe(name: str, pipeline: ServablePipeline) -> ModelInfo:
@@ -120,6 +126,9 @@ def describe(name: str, pipeline: ServablePipeline) -> ModelInfo:
         max_samples=max_samples,
         default_samples=default,
         prediction=getattr(pipeline, "prediction", "epsilon"),
+        has_guide=getattr(pipeline, "guide", None) is not None,
+        guide_problem=getattr(pipeline, "guide_problem", None),
+        learns_variance=bool(getattr(pipeline, "learns_variance", False)),
     )
 
 

@@ -125,6 +125,8 @@ def _run_side(
         "model_calls": last.calls,
         "eta": request.eta,
         "guidance": request.guidance,
+        "guidance_kind": request.guidance_kind,
+        "classifier_scale": request.classifier_scale,
         "seconds": round(seconds, 4),
         "quality": quality_figures(served.info, request.label_index, samples, judge_folder),
     }

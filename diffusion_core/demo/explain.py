@@ -142,6 +142,34 @@ def _guidance_sentence(class_name: str | None, guidance: float) -> str:
     )
 
 
+CLASSIFIER = (
+    "**Classifier guidance** (Dhariwal & Nichol 2021) steers with a separately trained noise-aware "
+    "classifier $p_\\phi(y \\mid x_t)$ instead: DDPM shifts its mean, "
+    "$$\\tilde\\mu = \\mu_\\theta(x_t) + s\\,\\Sigma_t\\,\\nabla_{{x_t}} \\log p_\\phi(y \\mid x_t),$$ "
+    "and DDIM and the ODE solvers correct the noise prediction, "
+    "$$\\tilde\\varepsilon = \\hat\\varepsilon(x_t) - \\sqrt{{1-\\bar\\alpha_t}}\\,s\\,"
+    "\\nabla_{{x_t}} \\log p_\\phi(y \\mid x_t).$$ "
+    "Classifier-free guidance is the same correction with the network's own, implicit classifier: "
+    "$\\nabla \\log p(y \\mid x_t) = -\\big(\\hat\\varepsilon(x_t, c) - \\hat\\varepsilon(x_t, \\varnothing)\\big)"
+    "/\\sqrt{{1-\\bar\\alpha_t}}$, so its $w$ plays the part of $s$. "
+)
+LEARNED_VARIANCE = (
+    "This model **learned its variance** (Improved DDPM): beside $\\hat\\varepsilon$ the network outputs $v$, and "
+    "$$\\sigma_t^2 = \\Sigma_\\theta = \\exp\\big(v \\log \\beta_t + (1 - v) \\log \\tilde\\beta_t\\big),$$ "
+    "trained on $L_{{\\text{{simple}}}} + 0.001\\,L_{{\\text{{vlb}}}}$; on fewer steps $v$ interpolates between "
+    "the respaced $\\beta$ and $\\tilde\\beta$."
+)
+
+
+def _classifier_sentence(class_name: str, kind: str, guidance: float, scale: float) -> str:
+    if kind == "classifier":
+        return (CLASSIFIER.format() + f"Here the **unconditional** network is steered toward **{class_name}** with "
+                f"$s = {scale:g}$, $w$ unused: one network call and one pass of the classifier, forward and backward, "
+                "per step.")
+    return (GUIDANCE + CLASSIFIER.format() + f"Here both: $w = {guidance:g}$ on the conditional network and "
+            f"$s = {scale:g}$ from the classifier, toward **{class_name}**.")
+
+
 def explanation(
     sampler: str,
     steps: int,
@@ -152,15 +180,23 @@ def explanation(
     kind: str = "points",
     calls: int | None = None,
     prediction: str = "epsilon",
+    guidance_kind: str = "classifier-free",
+    classifier_scale: float = 0.0,
+    variance: str | None = None,
 ) -> str:
     """Markdown (with LaTeX) explaining the run these controls describe; `calls`: its network
     evaluations where the caller knows them exactly (see `samplers.model_calls`); `prediction`:
-    the model's output ("epsilon", "sample" or "v_prediction")."""
+    the model's output ("epsilon", "sample" or "v_prediction"); `guidance_kind` and `classifier_scale`
+    as in `requests.SampleRequest`; `variance`: DDPM's Σ ("learned" explains Improved DDPM's)."""
     sampler = sampler.lower()
     if sampler in SOLVERS:
         rule = SIGMA_SPACE.format() + SOLVERS[sampler].format()
     else:
         rule = DDPM.format() if sampler == "ddpm" else DDIM.format() + _eta_sentence(eta)
+        if sampler == "ddpm" and variance == "learned":
+            rule += LEARNED_VARIANCE.format()
+        elif sampler == "ddpm" and variance == "fixed_large":
+            rule += "Here $\\sigma_t^2 = \\beta_t$ (DDPM's other choice, fixed_large) instead of $\\tilde\\beta_t$."
     start = "Gaussian noise $x_T$" + (" (one 2D point per sample)" if kind == "points" else " (one 28×28 image per character)")
     calls = model_calls(sampler, steps) if calls is None else calls
     cost = (f"This run costs **{calls} network calls** (NFE) for {steps} steps: the cost to compare samplers by."
@@ -170,7 +206,8 @@ def explanation(
         SCORE.format(),
         f"Sampling starts from pure {start} and applies, step by step, " + rule,
         _steps_sentence(sampler, steps, num_train_steps) + " " + cost,
-        _guidance_sentence(class_name, guidance),
+        (_classifier_sentence(class_name, guidance_kind, guidance, classifier_scale)
+         if class_name is not None and guidance_kind != "classifier-free" else _guidance_sentence(class_name, guidance)),
     ]
     return "\n\n".join(parts)
 

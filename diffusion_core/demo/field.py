@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..guidance import classifier_gradient
 from ..parameterization import classifier_free_guidance, score_from_eps, to_x0_eps
 from .wire import encode_arrows
 
@@ -34,9 +35,16 @@ def score_fields(
     t: int,
     label: int | None,
     guidance: float,
+    guide=None,
+    classifier_scale: float = 0.0,
+    conditional: bool = True,
 ) -> dict[str, torch.Tensor]:
     """The score −ε/√(1−ᾱ_t) at `points` (N, 2): {"unconditional"} without a label, else
-    {"conditional", "unconditional", "guided"} (guided = conditional when w = 0). One batched model call."""
+    {"conditional", "unconditional", "guided"} (guided = conditional when w = 0). One batched model call.
+
+    With a `guide` and classifier_scale s > 0 the guided score adds s ∇ log p(y | x_t) to the score the
+    network gives: the CFG mix (`conditional`) or the unconditional one (classifier guidance alone).
+    """
     device = schedule.alphas_cumprod.device
     x = points.to(device=device, dtype=torch.float32)
     n = len(x)
@@ -51,9 +59,13 @@ def score_fields(
     scores = score_from_eps(eps, sqrt_1m_ab).float().cpu()
     if label is None:
         return {"unconditional": scores}
-    conditional, unconditional = scores[:n], scores[n:]
-    guided = classifier_free_guidance(conditional, unconditional, guidance)
-    return {"conditional": conditional, "unconditional": unconditional, "guided": guided}
+    conditional_score, unconditional = scores[:n], scores[n:]
+    guided = classifier_free_guidance(conditional_score, unconditional, guidance) if conditional else unconditional
+    if guide is not None and classifier_scale > 0:
+        with torch.inference_mode(False):
+            push = classifier_gradient(guide, classifier_scale)(x.clone(), times[:n].clone(), labels[:n].clone())
+        guided = guided + push.float().cpu()
+    return {"conditional": conditional_score, "unconditional": unconditional, "guided": guided}
 
 
 def shown_fields(fields: dict[str, torch.Tensor], mode: str) -> dict[str, torch.Tensor]:

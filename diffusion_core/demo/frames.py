@@ -77,7 +77,7 @@ class StoredFrame:
 @dataclass(frozen=True)
 class StoredRun:
     """A finished run's keyframes and what is needed to redraw them: the model, the sampler and, for
-    the learned field's arrows, the field mode, class and guidance weight the run showed."""
+    the learned field's arrows, the field mode, class and guidance (w, s) the run showed."""
 
     run_id: str
     model: str
@@ -86,6 +86,8 @@ class StoredRun:
     field: str = "off"
     label_index: int | None = None
     guidance: float = 0.0
+    classifier_scale: float = 0.0  # classifier guidance's s (the field's arrows include it)
+    conditional: bool = True  # whether the network saw the class (not under classifier guidance alone)
 
 
 def write_gif(pictures: Sequence[Image.Image], path: Path, frame_ms: int = 70, hold_ms: int = 1500) -> Path:

@@ -24,9 +24,11 @@ from .errors import user_errors
 from .frames import StoredRun
 from .gpu import MAX_GPU_SECONDS
 from .requests import (
+    LINK_PARAMETERS,
     SAMPLE_INPUT_NAMES,
     UNCONDITIONAL,
     RequestError,
+    compare_side_values,
     known_model,
     session_of,
     settings_from_query,
@@ -34,6 +36,7 @@ from .requests import (
     shown,
     validate_request,
 )
+from .controls import class_choices, guidance_state, kind_state, samples_label, scale_state, variance_state
 from .own_data import OwnDataHandlers
 from .teaching import TeachingHandlers
 
@@ -45,34 +48,9 @@ def finite(value, name: str) -> float:
     return value
 
 
-GUIDANCE_HELP = "ε̃ = (1+w)·ε(x, class) − w·ε(x, ∅); w = 0 is plain conditional sampling."
-STRONG_GUIDANCE = 5.0  # past this the 2D samples leave their class's data (the guidance sweeps in eval.json)
-
-
-def guidance_state(class_name, guidance) -> dict:
-    """The guidance slider's label, help, value and whether it can be moved, for a class and a weight."""
-    if class_name == UNCONDITIONAL or not isinstance(class_name, str):
-        return {"interactive": False, "value": 0.0, "label": "Guidance weight w (off: no class chosen)",
-                "info": "Guidance steers toward a class; pick one above to use it. " + GUIDANCE_HELP}
-    w = guidance if isinstance(guidance, (int, float)) and math.isfinite(guidance) and guidance > 0 else 3.0
-    info = GUIDANCE_HELP
-    if w > STRONG_GUIDANCE:
-        info = (f"w = {w:g} is strong: samples overshoot their class and pile up at the edge of the x̂₀ clip box; "
-                "1 to 5 keeps them on the data. " + GUIDANCE_HELP)
-    return {"interactive": True, "value": w, "label": "Guidance weight w", "info": info}
-
-
-def class_choices(info: ModelInfo) -> list[str]:
-    return [UNCONDITIONAL, *info.class_names]
-
-
-def samples_label(info: ModelInfo) -> str:
-    return "Points" if info.kind == "points" else "Characters"
-
-
 ALLOW_LOAD_ENV = "DIFFUSION_ALLOW_LOAD"
 # The inputs of /compare, in order: the shared ones, then side A's and side B's sampler settings.
-COMPARE_SIDE = ("sampler", "steps", "eta", "guidance")
+COMPARE_SIDE = ("sampler", "steps", "eta", "guidance", "guidance_kind", "classifier_scale")
 COMPARE_INPUTS = ("model", "class_name", "num_samples", "seed", *COMPARE_SIDE, *(f"b_{n}" for n in COMPARE_SIDE))
 LOAD_OFF = (f"Loading other weights is off on this server: the model is the same for every visitor. "
             f"Its operator can turn it on with {ALLOW_LOAD_ENV}=1, which changes the weights for everyone.")
@@ -159,24 +137,25 @@ class Handlers(TeachingHandlers, OwnDataHandlers):
 
     def check_compare(self, values, session: str | None = None) -> None:
         """`/compare`'s values (shared inputs, then side A's and side B's): side B's fields are b_…"""
-        shared, a, b = list(values[:4]), list(values[4:8]), list(values[8:12])
-        model, class_name, num_samples, seed = shared
-        self.check_sample([model, *a[:3], class_name, a[3], num_samples, seed], session)
+        width = len(COMPARE_SIDE)
+        shared, a, b = list(values[:4]), list(values[4:4 + width]), list(values[4 + width:4 + 2 * width])
+        self.check_sample(compare_side_values(shared, a), session)
         try:
-            self.check_sample([model, *b[:3], class_name, b[3], num_samples, seed], session)
+            self.check_sample(compare_side_values(shared, b), session)
         except RequestError as error:
             raise RequestError(str(error), f"b_{error.field}" if error.field in COMPARE_SIDE else error.field) from None
 
     @user_errors
     def sample(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-               field="off", request: gr.Request = None) -> Iterator[tuple]:
+               field="off", guidance_kind="classifier-free", classifier_scale=0.0, variance="default",
+               request: gr.Request = None) -> Iterator[tuple]:
         """Sample a model and stream the trajectory; ends with the final picture and a JSON summary.
 
         Stop (`stop`, for this session) ends the stream early with the last frame kept on the canvas.
         """
         checked = validate_request(
             self.cache, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field,
-            session=session_of(request),
+            guidance_kind, classifier_scale, variance, session=session_of(request),
         )
         stop = self._session_stop(request, "run")
         stream = live.run_sample(checked, self.cache)
@@ -218,48 +197,40 @@ class Handlers(TeachingHandlers, OwnDataHandlers):
                 result.result_card(update.summary, model_label(request.model)),
             )
 
-    def estimate_and_link(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-                          field="off", request: gr.Request = None) -> tuple[str, str]:
-        """The line under Run and the link to these settings, as the controls change."""
-        values = (model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0, field)
+    def estimate_and_link(self, *values, request: gr.Request = None) -> tuple[str, str]:
+        """The line under Run and the link to these settings, as the controls change (`/sample`'s values)."""
         return self.estimate(*values, request=request), self.settings_link(*values)
 
-    def settings_link(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, *views) -> str:
-        """A link (Markdown) that reopens the page with these settings."""
-        values = dict(zip(("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed"),
-                          (model, sampler, steps, eta, class_name, guidance, num_samples, seed)))
+    def settings_link(self, *values) -> str:
+        """A link (Markdown) that reopens the page with these settings (`/sample`'s values)."""
+        values = dict(zip(SAMPLE_INPUT_NAMES, values))
         return f"[Link to these settings]({settings_query(values)}) (copy it to share or come back to this run)"
 
     def from_link(self, request: gr.Request = None) -> tuple:
         """At page load: the controls set from the link's query (?model=…&steps=…), or left as they are."""
         query = dict(getattr(request, "query_params", {}) or {})
         values = settings_from_query(self.cache, query)
-        names = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed")
         if not values:
-            return tuple(gr.skip() for _ in names)
-        return tuple(values[name] for name in names)
+            return tuple(gr.skip() for _ in LINK_PARAMETERS)
+        return tuple(values[name] for name in LINK_PARAMETERS)
 
     def stop(self, request: gr.Request = None) -> None:
         """Stop this session's run at its next message (the sampler stops at its next step)."""
         self._session_stop(request, "run", clear=False).set()
 
-    def estimate(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-                 field="off", request: gr.Request = None) -> str:
-        """The line under Run: how long these settings take here, or what is wrong with them."""
+    def estimate(self, *values, request: gr.Request = None) -> str:
+        """The line under Run: how long these settings (`/sample`'s values) take here, or what is wrong with them."""
         try:
-            request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
-                                       seed, show_x0, field, session=session_of(request))
+            request = validate_request(self.cache, *values, session=session_of(request))
         except RequestError as error:
             return f"⚠ {error}"
         return result.estimate_line(request_seconds(self.cache, request))
 
-    def gpu_seconds(self, model, sampler, steps, eta, class_name, guidance, num_samples, seed, show_x0=False,
-                    field="off", request: gr.Request = None) -> int:
-        """The GPU lease a ZeroGPU Space asks for a run: twice its estimate plus 10 s, at most MAX_GPU_SECONDS
-        (a request that fails validation asks for the least: it stops at once)."""
+    def gpu_seconds(self, *values, request: gr.Request = None) -> int:
+        """The GPU lease a ZeroGPU Space asks for a run (`/sample`'s values): twice its estimate plus 10 s, at
+        most MAX_GPU_SECONDS (a request that fails validation asks for the least: it stops at once)."""
         try:
-            request = validate_request(self.cache, model, sampler, steps, eta, class_name, guidance, num_samples,
-                                       seed, show_x0, field, session=session_of(request))
+            request = validate_request(self.cache, *values, session=session_of(request))
         except RequestError:
             return 10
         return int(min(MAX_GPU_SECONDS, 10 + 2 * request_seconds(self.cache, request)))
@@ -337,12 +308,21 @@ class Handlers(TeachingHandlers, OwnDataHandlers):
         """The live canvas before any run of `model`."""
         return live.intro_message(self.cache, model)
 
-    @staticmethod
-    def sampler_controls(sampler):
-        """η only applies to DDIM."""
-        return gr.update(visible=str(sampler).lower() == "ddim")
+    def sampler_controls(self, sampler, model, variance, request: gr.Request = None):
+        """η only applies to DDIM, the choice of Σ only to DDPM."""
+        return gr.update(visible=str(sampler).lower() == "ddim"), gr.update(**variance_state(
+            self._info(model, request), sampler, variance))
 
-    @staticmethod
-    def guidance_controls(class_name, guidance):
-        """The guidance slider for this class and weight: inactive (w = 0) without a class, warning past 5."""
-        return gr.update(**guidance_state(class_name, guidance))
+    def guidance_controls(self, model, class_name, guidance, kind, request: gr.Request = None):
+        """The guidance kind, the slider of w and the slider of s, for this model, class, weight and kind."""
+        info = self._info(model, request)
+        kind = kind_state(info, class_name, kind)
+        return (gr.update(**kind), gr.update(**guidance_state(class_name, guidance, kind["value"])),
+                gr.update(**scale_state(info, class_name, kind["value"])))
+
+    def _info(self, model, request) -> ModelInfo | None:
+        """The model's `ModelInfo` where the visitor may use it, else None (the controls then offer the least)."""
+        try:
+            return self.cache.info(known_model(self.cache, model, session_of(request)))
+        except Exception:  # a model that cannot be loaded gets the plainest controls; Run says why
+            return None

@@ -27,7 +27,6 @@ from PIL import Image
 
 from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
-from ..samplers import sampler_label
 from . import plots
 from .cache import ModelCache, ModelInfo, ServedModel
 from .field import field_payload, grid_points, score_fields, shown_fields
@@ -96,16 +95,20 @@ def _frame(
     return plots.points_frame(x, served.view_limit, title, progress, index, num_steps, t, x0, arrows)
 
 
-def _field_function(served: ServedModel, mode: str, label_index: int | None, guidance: float, encode: bool = True):
+def _field_function(served: ServedModel, mode: str, label_index: int | None, guidance: float, encode: bool = True,
+                    classifier_scale: float = 0.0, conditional: bool = True):
     """`t -> field` for a 2D model with the field on (the arrows at timestep t), else None: the frame's
-    encoded payload, or with `encode=False` the score vectors by name (for the GIF)."""
+    encoded payload, or with `encode=False` the score vectors by name (for the GIF). With classifier
+    guidance the guided arrows add s ∇ log p(y | x_t) of the model's guide."""
     if mode == "off" or served.info.kind != "points":
         return None
     pipeline = served.pipeline
     points = grid_points(served.view_limit)
+    guide = getattr(pipeline, "guide", None) if classifier_scale > 0 else None
 
     def field_at(t: int) -> dict | None:
-        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance)
+        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance,
+                              guide, classifier_scale, conditional)
         return field_payload(fields, mode) if encode else shown_fields(fields, mode)
 
     return field_at
@@ -230,7 +233,8 @@ def run_sample(
     served = cache.served(request.model)
     steps = served.pipeline.trajectory(request.num_samples, **request.sampler_options())
     background = data_background(served, request.label_index)
-    field_at = _field_function(served, request.field, request.label_index, request.guidance)
+    field_at = _field_function(served, request.field, request.label_index, request.guidance,
+                               classifier_scale=request.classifier_scale, conditional=request.guidance_kind != "classifier")
     make_frame = functools.partial(_frame, served, request.sampler, field_at)
     mailbox = _Mailbox()
     worker = threading.Thread(
@@ -258,7 +262,8 @@ def run_sample(
     final_message = _run_message(batch, counts.messages == 0, background, final=True)
     counts.frames, counts.messages = counts.frames + len(batch), counts.messages + 1
     run = StoredRun(uuid.uuid4().hex, request.model, request.sampler, tuple(mailbox.keyframes), request.field,
-                    request.label_index, request.guidance)
+                    request.label_index, request.guidance, request.classifier_scale,
+                    request.guidance_kind != "classifier")
     yield _result(request, served, mailbox, final_message, run, start, counts, cache.root / JUDGE_NAME)
 
 
@@ -282,9 +287,7 @@ def _final_picture(request: SampleRequest, served: ServedModel, samples: np.ndar
     """(plotly figure, None) for a 2D run, (None, enlarged grey grid) for an image run."""
     if served.info.kind != "points":
         return None, plots.enlarged(image_grid(samples), FINAL_GRID_PIXELS)
-    title = f"{request.model} · {sampler_label(request.sampler)}-{request.steps} · {request.class_name}"
-    if request.label is not None:
-        title += f" · w = {request.guidance:g}"
+    title = f"{request.model} · {request.setting()} · {request.class_name}"
     picture = served.picture
     data = picture.data if picture is not None else np.zeros((0, 2), np.float32)
     labels = picture.labels if picture is not None else np.zeros(0, np.int64)
@@ -313,6 +316,9 @@ def _result(
         "eta": request.eta,
         "class": request.class_name,
         "guidance": request.guidance,
+        "guidance_kind": request.guidance_kind,
+        "classifier_scale": request.classifier_scale,
+        "variance": request.variance,
         "num_samples": request.num_samples,
         "seed": request.seed,
         "show_x0": request.show_x0,
@@ -342,7 +348,8 @@ def scrub_message(cache: ModelCache, run: StoredRun | None, position) -> str:
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
     served = cache.served(run.model)
-    field_at = _field_function(served, run.field, run.label_index, run.guidance)
+    field_at = _field_function(served, run.field, run.label_index, run.guidance,
+                               classifier_scale=run.classifier_scale, conditional=run.conditional)
     payload = _frame(served, run.sampler, field_at, frame.index, frame.num_steps, frame.t, x, x0)
     return frame_message([payload], mode="replace", final=True)
 
@@ -354,7 +361,8 @@ def trajectory_gif(cache: ModelCache, run: StoredRun | None, folder: Path = RESU
     pictures = []
     if served.info.kind == "points":
         backdrop = plots.backdrop(served.picture, served.view_limit)
-        field_at = _field_function(served, run.field, run.label_index, run.guidance, encode=False)
+        field_at = _field_function(served, run.field, run.label_index, run.guidance, encode=False,
+                                   classifier_scale=run.classifier_scale, conditional=run.conditional)
         for frame in run.frames:
             raster = backdrop if field_at is None else plots.arrows_raster(backdrop, field_at(frame.t))
             raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, raster)

@@ -7,21 +7,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..samplers import SAMPLERS as SAMPLER_NAMES
-from ..samplers import sampler_label
 from . import explain, forward_view, own_data
-from .handlers import Handlers
-from .requests import MAX_GUIDANCE, SAMPLE_INPUTS, UNCONDITIONAL
+from .controls import KIND_CHOICES, SAMPLERS
+from .handlers import COMPARE_SIDE, Handlers
+from .requests import MAX_CLASSIFIER_SCALE, MAX_GUIDANCE, SAMPLE_INPUTS, UNCONDITIONAL
 
 SAMPLE_DEFAULTS = {spec.name: spec.default for spec in SAMPLE_INPUTS}
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-SAMPLERS = [(sampler_label(name), name) for name in SAMPLER_NAMES]
 
 
 def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
-    """The sampler, steps, η and w of the two sides: A as the panel above starts (and follows it), B the
-    DDPM run over every step it is measured against."""
+    """The sampler, steps, η, w, guidance kind and s of the two sides (`handlers.COMPARE_SIDE`): A as the
+    panel above starts (and follows it), B the DDPM run over every step it is measured against. The kind
+    and s show for a model with a guide: the place to put CFG against classifier guidance."""
     sides = []
     with gr.Row():
         for name, (sampler, steps) in (("A", ("ddim", 50)), ("B", ("ddpm", first.num_train_steps))):
@@ -31,6 +30,10 @@ def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
                     gr.Slider(1, max_steps, value=min(steps, first.num_train_steps), step=1, label=f"{name}: steps"),
                     gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"{name}: η (DDIM)", visible=sampler == "ddim"),
                     gr.Slider(0.0, MAX_GUIDANCE, value=3.0, step=0.25, label=f"{name}: guidance w (with a class)"),
+                    gr.Radio(KIND_CHOICES, value="classifier-free", label=f"{name}: guidance kind",
+                             visible=first.has_guide),
+                    gr.Slider(0.0, MAX_CLASSIFIER_SCALE, value=3.0, step=0.5, label=f"{name}: classifier scale s",
+                              visible=first.has_guide),
                 ]
     return sides
 
@@ -38,6 +41,8 @@ def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
 def wire_views(handlers: Handlers, controls: dict, ui: dict) -> None:
     """The teaching views' and the own-data panel's events."""
     wire_compare(handlers, controls, ui)
+    controls["model"].change(handlers.variance_chart, controls["model"], ui["variance_chart"],
+                             api_visibility="private", show_progress="hidden", preprocess=False)
     forward_view.wire(handlers, controls, ui)
     own_data.wire(handlers, controls, ui)
 
@@ -45,13 +50,17 @@ def wire_views(handlers: Handlers, controls: dict, ui: dict) -> None:
 def wire_compare(handlers: Handlers, controls: dict, ui: dict) -> None:
     """The comparison's own events: side A follows the panel above; each side's η shows only for DDIM;
     the result is put in words beside its JSON."""
-    a_sampler, a_steps, a_eta, a_guidance = ui["sides"][:4]
-    for main, side in ((controls["sampler"], a_sampler), (controls["steps"], a_steps), (controls["eta"], a_eta),
-                       (controls["guidance"], a_guidance)):
+    width = len(COMPARE_SIDE)
+    side_a, side_b = ui["sides"][:width], ui["sides"][width:]
+    for name, side in zip(COMPARE_SIDE, side_a):
+        main = controls[name]
         main.change(lambda value: value, main, side, api_visibility="private", show_progress="hidden", queue=False)
-    for sampler, eta in ((ui["sides"][0], ui["sides"][2]), (ui["sides"][4], ui["sides"][6])):
-        sampler.change(handlers.sampler_controls, sampler, eta, api_visibility="private", show_progress="hidden",
-                       queue=False)
+    for side in (side_a, side_b):
+        side[0].change(lambda sampler: gr.update(visible=str(sampler).lower() == "ddim"), side[0], side[2],
+                       api_visibility="private", show_progress="hidden", queue=False)
+    guide_controls = [side[i] for side in (side_a, side_b) for i in (4, 5)]
+    controls["model"].change(handlers.compare_guide_controls, controls["model"], guide_controls,
+                             api_visibility="private", show_progress="hidden", preprocess=False)
     ui["compare_event"].success(handlers.compare_words, ui["compare_summary"], ui["compare_words"],
                                 api_visibility="private", show_progress="hidden", queue=False)
     ui["stop_compare"].click(handlers.stop_compare, None, None, api_visibility="private", queue=False)
@@ -94,6 +103,10 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
                                            show_label=False)
             ui["steps_chart"] = gr.Plot(steps_figure, elem_id="steps-sweep", visible=steps_figure is not None,
                                         show_label=False)
+        # A model that learned its variance (moons_learned): what it learned, and what it buys.
+        variance = handlers.variance_figure(first.name)
+        ui["variance_chart"] = gr.Plot(variance, elem_id="variance-chart", show_label=False,
+                                       visible=variance is not None)
         predictions = handlers.prediction_figure("moons")
         if predictions is not None:
             gr.Markdown("**What the network predicts.** Two moons trained three times, identically but for the "

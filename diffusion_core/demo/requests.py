@@ -27,6 +27,11 @@ if TYPE_CHECKING:  # the cache checks model names with known_model below
 
 UNCONDITIONAL = "unconditional"
 MAX_GUIDANCE = 20.0
+MAX_CLASSIFIER_SCALE = 100.0
+# Which guidance a run uses: the network's own two predictions (w), a noise-aware classifier steering the
+# unconditional network (s, Dhariwal & Nichol 2021), or both on the conditional network.
+GUIDANCE_KINDS = ("classifier-free", "classifier", "both")
+VARIANCE_CHOICES = ("default", "fixed_small", "fixed_large", "learned")  # DDPM's Σ; default: the model's own
 MAX_SEED = 2**31 - 1
 
 
@@ -68,6 +73,14 @@ SAMPLE_INPUTS = (
     Input("field", "off", "Learned field (2D)",
           "arrows of the score −ε̂/√(1−ᾱₜ) on a grid at each frame's timestep, and the paths of a few samples; "
           "with a class, 'all' shows what guidance adds"),
+    Input("guidance_kind", "classifier-free", "Guidance kind",
+          "classifier-free: weight w on the network's own conditional and unconditional predictions; classifier: "
+          "the unconditional network steered by a noise-aware classifier's ∇ log p(y|xₜ), scale s; both: w and s"),
+    Input("classifier_scale", 3.0, "Classifier scale s",
+          "s ∇ log p(y|xₜ) added to the score: DDPM shifts its mean by Σ·s∇, the others correct ε̂ by −√(1−ᾱₜ)·s∇"),
+    Input("variance", "default", "DDPM variance Σ",
+          "fixed_small: β̃ₜ (DDPM's choice); fixed_large: βₜ; learned: the network's own, between the two "
+          "(Improved DDPM); default: learned where the model learned it, else fixed_small"),
 )
 SAMPLE_INPUT_NAMES = tuple(spec.name for spec in SAMPLE_INPUTS)
 
@@ -99,6 +112,9 @@ class SampleRequest:
     show_x0: bool = False
     field: str = "off"  # the learned field's arrows (2D only): one of field.FIELD_MODES
     label_index: int | None = None
+    guidance_kind: str = "classifier-free"  # one of GUIDANCE_KINDS; classifier-free without a class
+    classifier_scale: float = 0.0  # s; 0 unless the kind uses the classifier
+    variance: str | None = None  # DDPM's Σ, resolved ("fixed_small", "fixed_large", "learned"); None otherwise
 
     @property
     def label(self) -> str | None:
@@ -114,6 +130,9 @@ class SampleRequest:
             "guidance": self.guidance,
             "eta": 0.0 if self.eta is None else self.eta,
             "seed": self.seed,
+            "classifier_scale": self.classifier_scale,
+            "conditional": self.guidance_kind != "classifier",
+            "variance": self.variance,
         }
 
     def setting(self) -> str:
@@ -121,8 +140,14 @@ class SampleRequest:
         what = f"{sampler_label(self.sampler)}-{self.steps}"
         if self.eta is not None:
             what += f", eta={self.eta:g}"
-        if self.label is not None:
+        if self.label is not None and self.guidance_kind != "classifier":
             what += f", w={self.guidance:g}"
+        if self.classifier_scale > 0:
+            what += f", s={self.classifier_scale:g}"
+        if self.variance == "learned":
+            what += ", learned Σ"
+        elif self.variance == "fixed_large":
+            what += ", Σ=β"
         return what
 
 
@@ -174,6 +199,9 @@ def validate_request(
     seed,
     show_x0=False,
     field="off",
+    guidance_kind="classifier-free",
+    classifier_scale=0.0,
+    variance="default",
     session: str | None = None,
 ) -> SampleRequest:
     """Check raw inputs (from the UI or an API client) and return a normal `SampleRequest`, or raise
@@ -211,10 +239,13 @@ def validate_request(
     label_index = info.class_names.index(class_name) if class_name != UNCONDITIONAL else None
     if info.kind != "points":
         field = "off"  # a field of arrows only makes sense in the plane
-    if label_index is None:
-        guidance = 0.0  # w only counts with a class
+    guidance_kind, guidance, classifier_scale = check_guidance(info, guidance_kind, guidance, classifier_scale,
+                                                               label_index)
+    variance = check_variance(info, variance, sampler)
     served = cache.served(model)
     calls_per_step = model_calls(sampler, steps, served.pipeline.schedule) / steps  # Heun: up to 2
+    if classifier_scale > 0:
+        calls_per_step += 1  # the guide's forward and backward pass, counted as one more network call
     check_cost(served.cost, cache.max_run_seconds, what, steps, num_samples, guidance > 0, field,
                label_index is not None, calls_per_step)
     return SampleRequest(
@@ -229,7 +260,45 @@ def validate_request(
         show_x0,
         field,
         label_index,
+        guidance_kind,
+        classifier_scale,
+        variance,
     )
+
+
+def check_guidance(info, kind, guidance: float, scale, label_index: int | None) -> tuple[str, float, float]:
+    """(kind, w, s) normalised: without a class there is no guidance; the classifier kinds need the model's
+    guide; w counts only where the kind uses it, s likewise."""
+    if kind is None:
+        kind = "classifier-free"
+    if not isinstance(kind, str) or kind not in GUIDANCE_KINDS:
+        raise RequestError(f"guidance kind must be one of {', '.join(GUIDANCE_KINDS)}, got {shown(kind)}",
+                           "guidance_kind")
+    scale = number(0.0 if scale is None else scale, "classifier scale s", 0.0, MAX_CLASSIFIER_SCALE, whole=False,
+                   field="classifier_scale")
+    if label_index is None:
+        return "classifier-free", 0.0, 0.0  # guidance of either kind needs a class to steer toward
+    if kind != "classifier-free" and not info.has_guide:
+        why = f"its guide could not be loaded ({info.guide_problem})" if info.guide_problem else "it has no guide"
+        raise RequestError(f"classifier guidance needs a noise-aware classifier for {info.name}, and {why}; "
+                           "choose classifier-free", "guidance_kind")
+    return kind, (0.0 if kind == "classifier" else guidance), (0.0 if kind == "classifier-free" else scale)
+
+
+def check_variance(info, variance, sampler: str) -> str | None:
+    """DDPM's Σ resolved from the request's choice ("default": the model's own); None for the other samplers."""
+    if variance is None:
+        variance = "default"
+    if not isinstance(variance, str) or variance not in VARIANCE_CHOICES:
+        raise RequestError(f"variance must be one of {', '.join(VARIANCE_CHOICES)}, got {shown(variance)}", "variance")
+    if variance == "learned" and not info.learns_variance:
+        raise RequestError(f"{info.name} did not learn its variance; choose fixed_small or fixed_large "
+                           "(moons_learned did)", "variance")
+    if sampler != "ddpm":
+        return None
+    if variance == "default":
+        return "learned" if info.learns_variance else "fixed_small"
+    return variance
 
 
 def check_cost(
@@ -259,8 +328,16 @@ def check_cost(
     )
 
 
+def compare_side_values(shared: list, side: list) -> list:
+    """`/sample`'s values of one side of `/compare`: the shared inputs and the side's sampler settings."""
+    model, class_name, num_samples, seed = shared
+    sampler, steps, eta, guidance, kind, scale = side
+    return [model, sampler, steps, eta, class_name, guidance, num_samples, seed, False, "off", kind, scale]
+
+
 # The query parameters of a link that reopens the page with these settings: /?model=moons&steps=50&…
-LINK_PARAMETERS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed")
+LINK_PARAMETERS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed",
+                   "guidance_kind", "classifier_scale", "variance")
 
 
 def settings_query(values: Mapping[str, object]) -> str:
@@ -278,13 +355,13 @@ def settings_from_query(cache: ModelCache, query: Mapping[str, str]) -> dict[str
     for name in ("steps", "num_samples", "seed"):
         if name in given:
             values[name] = int(given[name]) if given[name].lstrip("-").isdigit() else given[name]
-    for name in ("eta", "guidance"):
+    for name in ("eta", "guidance", "classifier_scale"):
         if name in given:
             try:
                 values[name] = float(given[name])
             except ValueError:
                 values[name] = given[name]
-    for name in ("sampler", "class_name"):
+    for name in ("sampler", "class_name", "guidance_kind", "variance"):
         values[name] = given.get(name, values[name])
     try:
         validate_request(cache, **values)

@@ -25,7 +25,18 @@ def setting_words(summary: dict) -> str:
     if summary.get("eta"):
         words.append(f"η = {summary['eta']:g}")
     if summary.get("class", "unconditional") != "unconditional":
-        words.append(f"class {summary['class']}, w = {summary['guidance']:g}")
+        kind = summary.get("guidance_kind", "classifier-free")
+        if kind == "classifier":
+            words.append(f"class {summary['class']}, classifier guidance s = {summary['classifier_scale']:g}")
+        elif kind == "both":
+            words.append(f"class {summary['class']}, w = {summary['guidance']:g} and classifier s = "
+                         f"{summary['classifier_scale']:g}")
+        else:
+            words.append(f"class {summary['class']}, w = {summary['guidance']:g}")
+    if summary.get("variance") == "learned":
+        words.append("learned Σ")
+    elif summary.get("variance") == "fixed_large":
+        words.append("Σ = β")
     return ", ".join(words)
 
 

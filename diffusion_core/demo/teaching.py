@@ -14,10 +14,20 @@ import gradio as gr
 from ..data import is_point_set
 from ..evaluation.toy import quick_report
 from ..samplers import SAMPLERS, model_calls
-from . import compare, explain, result, tables
+from . import charts, compare, explain, result, tables
 from .cache import ModelCache
 from .errors import user_errors
-from .requests import MAX_GUIDANCE, RequestError, known_model, number, session_of, validate_request
+from .requests import (
+    MAX_GUIDANCE,
+    RequestError,
+    check_guidance,
+    check_variance,
+    compare_side_values,
+    known_model,
+    number,
+    session_of,
+    validate_request,
+)
 from .threads import SHARE
 
 
@@ -38,15 +48,16 @@ class TeachingHandlers:
 
     @user_errors
     def compare_samplers(self, model, class_name, num_samples, seed, a_sampler, a_steps, a_eta, a_guidance,
-                         b_sampler, b_steps, b_eta, b_guidance, request: gr.Request = None,
-                         progress=gr.Progress()) -> Iterator[tuple]:
-        """Run two sampler settings from the same initial noise; a side-by-side picture and their timings.
-        Streams each side's progress; `stop_compare` (for this session) ends it at the next step."""
-        session = session_of(request)
-        first = validate_request(self.cache, model, a_sampler, a_steps, a_eta, class_name, a_guidance,
-                                 num_samples, seed, session=session)
-        second = validate_request(self.cache, model, b_sampler, b_steps, b_eta, class_name, b_guidance,
-                                  num_samples, seed, session=session)
+                         a_guidance_kind, a_classifier_scale, b_sampler, b_steps, b_eta, b_guidance, b_guidance_kind,
+                         b_classifier_scale, request: gr.Request = None, progress=gr.Progress()) -> Iterator[tuple]:
+        """Run two sampler settings (each with its guidance: CFG's w, the classifier's s, or both) from the
+        same initial noise; a side-by-side picture and their timings. Streams each side's progress;
+        `stop_compare` (for this session) ends it at the next step."""
+        session, shared = session_of(request), [model, class_name, num_samples, seed]
+        first = validate_request(self.cache, *compare_side_values(
+            shared, [a_sampler, a_steps, a_eta, a_guidance, a_guidance_kind, a_classifier_scale]), session=session)
+        second = validate_request(self.cache, *compare_side_values(
+            shared, [b_sampler, b_steps, b_eta, b_guidance, b_guidance_kind, b_classifier_scale]), session=session)
         stop = self._session_stop(request, "compare")
         reached = None
         for item in compare.compare_steps(self.cache, first, second, stop=stop):
@@ -61,6 +72,14 @@ class TeachingHandlers:
         if reached is not None:  # stopped
             yield gr.skip(), {"status": "stopped", "side": reached.side, "step": reached.step,
                               "num_steps": reached.num_steps}
+
+    def compare_guide_controls(self, model, request: gr.Request = None) -> tuple:
+        """Each side's guidance kind and s: shown for a model with a guide."""
+        try:
+            offered = self.cache.info(known_model(self.cache, model, session_of(request))).has_guide
+        except Exception:  # a model that cannot be loaded: plain controls; Compare says why
+            offered = False
+        return tuple(gr.update(visible=offered) for _ in range(4))
 
     def stop_compare(self, request: gr.Request = None) -> None:
         """Stop this session's comparison at its next step."""
@@ -88,9 +107,11 @@ class TeachingHandlers:
         return "\n\n".join(lines)
 
     @user_errors
-    def explain_run(self, model, sampler, steps, eta, class_name, guidance) -> str:
+    def explain_run(self, model, sampler, steps, eta, class_name, guidance, guidance_kind="classifier-free",
+                    classifier_scale=0.0, variance="default") -> str:
         """The explanation panel for these controls (Markdown with LaTeX); an unknown model or sampler
-        falls back to the first model and DDIM, so the panel always shows something."""
+        falls back to the first model and DDIM, and a guidance kind or Σ the model cannot use to the
+        plain ones, so the panel always shows something."""
         names = self.cache.names()
         info = self.cache.info(model if isinstance(model, str) and model in names else names[0])
         steps = number(steps, "steps", 1, info.num_train_steps, whole=True)
@@ -99,8 +120,14 @@ class TeachingHandlers:
         sampler = sampler if isinstance(sampler, str) and sampler in SAMPLERS else "ddim"
         label = class_name if isinstance(class_name, str) and class_name in info.class_names else None
         calls = model_calls(sampler, steps, self.cache.served(info.name).pipeline.schedule)
+        try:
+            kind, guidance, scale = check_guidance(info, guidance_kind, guidance, classifier_scale,
+                                                   None if label is None else info.class_names.index(label))
+            variance = check_variance(info, variance, sampler)
+        except RequestError:
+            kind, scale, variance = "classifier-free", 0.0, check_variance(info, "default", sampler)
         return explain.explanation(sampler, steps, eta, label, guidance, info.num_train_steps, info.kind, calls,
-                                   info.prediction)
+                                   info.prediction, kind, scale, variance)
 
     def sweep_figures(self, model) -> tuple:
         """The guidance and steps sweeps `train_toy.py eval` measured for `model`; None where not evaluated."""
@@ -108,7 +135,20 @@ class TeachingHandlers:
         folder = self.cache.folder(model) if known else None
         report = tables.read_eval(folder) if folder is not None else None
         schedule = self.cache.get(model).schedule if known else None
-        return tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report, schedule)
+        # With a classifier sweep too, CFG against w beside classifier guidance against s.
+        guidance = charts.guidance_pair_figure(report) or tables.guidance_sweep_figure(report)
+        return guidance, tables.steps_sweep_figure(report, schedule)
+
+    def variance_figure(self, model):
+        """The learned-variance chart of `model` (`charts.variance_figure`); None unless it learned its Σ and
+        was evaluated."""
+        folder = self.cache.folder(model) if model in self.cache.names() else None
+        return charts.variance_figure(tables.read_eval(folder)) if folder is not None else None
+
+    def variance_chart(self, model):
+        """`variance_figure` as an update of its chart, hidden where there is none."""
+        figure = self.variance_figure(model)
+        return gr.update(value=figure, visible=figure is not None)
 
     def prediction_figure(self, dataset: str = "moons"):
         """The chart of `dataset`'s models that differ in what the network predicts (`tables.prediction_figure`),
