@@ -16,6 +16,8 @@ from gradio_client.exceptions import AppError, ValidationError
 from PIL import Image
 from wire_decode import decode_points
 
+from diffusion_core.weights.pipeline import CHECKPOINTS_DIR
+
 ARGS = ("model", "sampler", "steps", "eta", "class_name", "guidance", "num_samples", "seed", "show_x0", "field")
 
 
@@ -278,6 +280,9 @@ def test_recomputing_the_tables_measures_a_2d_model_now_and_explains_why_not_for
     assert {"DDIM η=0", "DDIM η=1", "DDPM, 1000 steps", "real data"} <= set(lines)
     assert list(lines["DDIM η=0"]["x"]) == [10, 20, 50]
     assert guidance["visible"] is True
+    if (CHECKPOINTS_DIR / "moons-guide").is_dir():  # with its guide: classifier guidance's panel beside CFG's
+        panels = {trace.get("xaxis", "x") for trace in json.loads(guidance["value"]["plot"])["data"]}
+        assert {"x", "x2"} <= panels
     with pytest.raises(AppError, match="the sweeps of an image model take minutes"):
         client.predict("emnist", api_name="/recompute_tables")
 

@@ -136,3 +136,16 @@ def test_the_charts_put_classifier_guidance_beside_cfg_and_show_the_learned_vari
     names = {trace.name for trace in variance.data}
     assert {"learned Σ", "β̃ (fixed_small)", "β (fixed_large)", "v, mean over noised data"} <= names
     assert charts.variance_figure(tables.read_eval(CHECKPOINTS_DIR / "moons")) is None
+
+
+def test_the_estimate_counts_the_guides_pass_measured_when_the_model_is_served(served_app):
+    from diffusion_core.demo.cost import request_seconds
+    from diffusion_core.demo.requests import input_values, validate_request
+
+    cache = served_app[0]
+    cost = cache.served("moons").cost
+    assert cost.guide_per_row > 0 and cache.served("moons_epsilon").cost.guide_per_row == 0
+    values = {"model": "moons", "sampler": "ddim", "steps": 50, "class_name": "upper moon", "num_samples": 2000}
+    plain = validate_request(cache, *input_values({**values, "guidance": 0.0}))
+    steered = validate_request(cache, *input_values({**values, "guidance_kind": "classifier", "classifier_scale": 1.0}))
+    assert request_seconds(cache, steered) > request_seconds(cache, plain)

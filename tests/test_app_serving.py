@@ -164,3 +164,10 @@ def test_a_settings_link_round_trips_and_a_bad_one_is_ignored(cache):
     assert {name: back[name] for name in values} == values
     assert settings_from_query(cache, {**query, "steps": "5000"}) == {}  # outside 1..T: not applied
     assert settings_from_query(cache, {"utm_source": "x"}) == {}
+    # A link naming only the model opens with that model's own defaults (16 characters, not 2000 points).
+    emnist = settings_from_query(cache, {"model": "emnist"})
+    assert emnist["model"] == "emnist" and emnist["num_samples"] == cache.info("emnist").default_samples
+    both = settings_from_query(cache, {**query, "guidance_kind": "classifier-free", "classifier_scale": "2.5"})
+    assert (both["guidance_kind"], both["classifier_scale"]) == ("classifier-free", 2.5)
+    # The stand-in moons has no guide: a link asking for classifier guidance is not applied.
+    assert settings_from_query(cache, {**query, "guidance_kind": "classifier"}) == {}

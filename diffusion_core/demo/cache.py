@@ -53,7 +53,8 @@ PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist", "
 # trained identically but for what the network predicts (the shipped moons predicts v).
 MODEL_LABELS = {"moons": "Two moons", "circles": "Circles", "moons_circles": "Circles vs moons",
                 "swissroll": "Swiss roll", "emnist": "EMNIST characters",
-                "moons_epsilon": "Two moons, predicting ε", "moons_x0": "Two moons, predicting x₀"}
+                "moons_epsilon": "Two moons, predicting ε", "moons_x0": "Two moons, predicting x₀",
+                "moons_learned": "Two moons, learning its variance"}
 
 
 def model_label(name: str) -> str:

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .plots import PAPER
+from .tables import log_ticks
 
 CFG_COLOR, CLASSIFIER_COLOR = "#4c6ef5", "#c2255c"
 VARIANCE_COLORS = {"learned": "#c2255c", "fixed_small": "#4c6ef5", "fixed_large": "#e8590c"}
@@ -56,19 +57,29 @@ def guidance_pair_figure(report: dict | None) -> go.Figure | None:
                            subplot_titles=("classifier-free guidance", "classifier guidance", "", ""))
     for col, (label, mean, other, spread) in enumerate(columns, start=1):
         color = CFG_COLOR if col == 1 else CLASSIFIER_COLOR
+        # s spans 0 to 30: evenly spaced categories keep 0, 1 and 3 apart.
+        shown = (lambda xs: xs) if col == 1 else (lambda xs: [f"{x:g}" for x in xs])
         for values, name, dash in ((mean, "conformity (%)", None), (other, second, "dot")):
             xs = sorted(values)
-            figure.add_trace(go.Scatter(x=xs, y=[values[x] for x in xs], mode="lines+markers", name=name,
+            figure.add_trace(go.Scatter(x=shown(xs), y=[values[x] for x in xs], mode="lines+markers", name=name,
                                         legendgroup=name, showlegend=col == 1, line={"color": color, "dash": dash},
                                         hovertemplate=f"{label.split(',')[1].strip()} = %{{x:g}}: %{{y:.1f}}%<extra>"
                                                       f"{name}</extra>"), row=1, col=col)
         xs = sorted(spread)
-        figure.add_trace(go.Scatter(x=xs, y=[spread[x] for x in xs], mode="lines+markers", name=variety,
+        figure.add_trace(go.Scatter(x=shown(xs), y=[spread[x] for x in xs], mode="lines+markers", name=variety,
                                     legendgroup="variety", showlegend=col == 1, line={"color": "#495057"},
                                     hovertemplate="%{x:g}: %{y:.2f}<extra>" + variety + "</extra>"), row=2, col=col)
         figure.update_xaxes(title_text=label.split(", ")[1], row=2, col=col)
+        if col == 2:
+            figure.update_xaxes(type="category", col=col)
     figure.update_yaxes(range=[0, 102], ticksuffix="%", row=1)
-    figure.update_yaxes(type="linear" if images else "log", row=2)
+    if images:
+        figure.update_yaxes(rangemode="tozero", row=2)
+    else:  # labelled at 1-2-5 a decade, not at plotly's crowded minor ticks
+        values = [v for _, _, _, spread in columns for v in spread.values()]
+        ticks = log_ticks(min(values, default=1.0), max(values, default=10.0))
+        figure.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], minor={"showgrid": False},
+                            row=2)
     if report.get("real_diversity"):
         figure.add_hline(y=report["real_diversity"], line={"color": "#868e96", "dash": "dot", "width": 1}, row=2,
                          col="all")

@@ -34,13 +34,18 @@ THREAD_PROBE_STEPS = 10  # per try of `best_threads`
 
 @dataclass(frozen=True)
 class StepCost:
-    """Seconds of one sampler step of a model on `rows` rows: fixed + per_row · rows."""
+    """Seconds of one sampler step of a model on `rows` rows: fixed + per_row · rows; with classifier
+    guidance on `guided` samples, plus guide_fixed + guide_per_row · guided (its guide's forward and
+    backward pass)."""
 
     fixed: float
     per_row: float
+    guide_fixed: float = 0.0
+    guide_per_row: float = 0.0
 
-    def step_seconds(self, rows: int) -> float:
-        return self.fixed + self.per_row * rows
+    def step_seconds(self, rows: int, guided: int = 0) -> float:
+        guide = self.guide_fixed + self.guide_per_row * guided if guided else 0.0
+        return self.fixed + self.per_row * rows + guide
 
 
 def request_rows(num_samples: int, guided: bool, field: str, with_class: bool) -> int:
@@ -51,9 +56,10 @@ def request_rows(num_samples: int, guided: bool, field: str, with_class: bool) -
     return rows
 
 
-def run_seconds(cost: StepCost, steps: int, rows: int) -> float:
-    """The estimated seconds of a lone run of `steps` steps on `rows` rows."""
-    return steps * cost.step_seconds(rows)
+def run_seconds(cost: StepCost, steps: int, rows: int, guided: int = 0) -> float:
+    """The estimated seconds of a lone run of `steps` steps on `rows` rows (`guided` of them steered by a
+    classifier)."""
+    return steps * cost.step_seconds(rows, guided)
 
 
 def max_run_seconds(environ: Mapping[str, str] = os.environ) -> float:
@@ -72,21 +78,31 @@ def max_run_seconds(environ: Mapping[str, str] = os.environ) -> float:
 
 def measure_step_cost(pipeline, small: int, large: int) -> StepCost:
     """Time PROBE_STEPS DDIM steps at `small` and `large` samples (the best of three tries each) and fit
-    the line through them; the pipeline's own device and threads, as a lone run gets them."""
+    the line through them, and for a pipeline with a guide the same with classifier guidance, whose
+    excess is the guide's line; the pipeline's own device and threads, as a lone run gets them."""
 
-    def per_step(n: int) -> float:
+    def per_step(n: int, **options) -> float:
         best = float("inf")
         for _ in range(3):  # the first try pays for warming up
             start = time.perf_counter()
-            steps = pipeline.trajectory(n, sampler="ddim", steps=PROBE_STEPS, seed=0)
+            steps = pipeline.trajectory(n, sampler="ddim", steps=PROBE_STEPS, seed=0, **options)
             for _step in itertools.islice(steps, PROBE_STEPS):
                 pass
             best = min(best, (time.perf_counter() - start) / PROBE_STEPS)
         return best
 
+    def line(t_small: float, t_large: float) -> tuple[float, float]:
+        per_row = max(t_large - t_small, 0.0) / (large - small)
+        return max(t_small - per_row * small, 0.0), per_row
+
     t_small, t_large = per_step(small), per_step(large)
-    per_row = max(t_large - t_small, 0.0) / (large - small)
-    return StepCost(fixed=max(t_small - per_row * small, 0.0), per_row=per_row)
+    fixed, per_row = line(t_small, t_large)
+    if getattr(pipeline, "guide", None) is None:
+        return StepCost(fixed, per_row)
+    guided = {"label": 0, "classifier_scale": 1.0, "conditional": False}
+    guide_fixed, guide_per_row = line(max(per_step(small, **guided) - t_small, 0.0),
+                                      max(per_step(large, **guided) - t_large, 0.0))
+    return StepCost(fixed, per_row, guide_fixed, guide_per_row)
 
 
 def best_threads(pipeline, rows: int, cores: int) -> int:
@@ -123,4 +139,6 @@ def request_seconds(cache, request) -> float:
     """The estimated seconds of a validated request (a `SampleRequest`) on the model `cache` serves."""
     rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
     served = cache.served(request.model)
-    return run_seconds(served.cost, model_calls(request.sampler, request.steps, served.pipeline.schedule), rows)
+    guided = request.num_samples if request.classifier_scale > 0 else 0
+    return run_seconds(served.cost, model_calls(request.sampler, request.steps, served.pipeline.schedule), rows,
+                       guided)

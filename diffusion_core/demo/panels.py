@@ -32,7 +32,7 @@ def compare_controls(max_steps: int, first) -> list[gr.components.Component]:
                     gr.Slider(0.0, MAX_GUIDANCE, value=3.0, step=0.25, label=f"{name}: guidance w (with a class)"),
                     gr.Radio(KIND_CHOICES, value="classifier-free", label=f"{name}: guidance kind",
                              visible=first.has_guide),
-                    gr.Slider(0.0, MAX_CLASSIFIER_SCALE, value=3.0, step=0.5, label=f"{name}: classifier scale s",
+                    gr.Slider(0.0, MAX_CLASSIFIER_SCALE, value=1.0, step=0.5, label=f"{name}: classifier scale s",
                               visible=first.has_guide),
                 ]
     return sides
@@ -93,8 +93,9 @@ def teaching_views(handlers: Handlers, first, max_steps: int, steps: int) -> dic
             ui["compare_summary"] = gr.JSON(label="Timings and quality", elem_id="compare-summary")
     with gr.Accordion("The papers' tables in miniature, for this model", open=False):
         gr.Markdown("Measured by `python train_toy.py eval MODEL` and stored beside the weights "
-                    "(`eval.json`): the guidance trade-off of the classifier-free guidance paper and "
-                    "the quality-against-steps table of the DDIM paper.")
+                    "(`eval.json`): the guidance trade-off of the classifier-free guidance paper (beside "
+                    "classifier guidance's, for a model with a guide), the quality-against-steps table of the "
+                    "DDIM paper, and for *Two moons, learning its variance* what Improved DDPM's learned Σ does.")
         ui["recompute"] = gr.Button("Recompute on a small sample (2D: 1000 points, 200 per class)",
                                     elem_id="recompute-tables", size="sm")
         guidance, steps_figure = handlers.sweep_figures(first.name)

@@ -76,7 +76,7 @@ SAMPLE_INPUTS = (
     Input("guidance_kind", "classifier-free", "Guidance kind",
           "classifier-free: weight w on the network's own conditional and unconditional predictions; classifier: "
           "the unconditional network steered by a noise-aware classifier's ∇ log p(y|xₜ), scale s; both: w and s"),
-    Input("classifier_scale", 3.0, "Classifier scale s",
+    Input("classifier_scale", 1.0, "Classifier scale s",
           "s ∇ log p(y|xₜ) added to the score: DDPM shifts its mean by Σ·s∇, the others correct ε̂ by −√(1−ᾱₜ)·s∇"),
     Input("variance", "default", "DDPM variance Σ",
           "fixed_small: β̃ₜ (DDPM's choice); fixed_large: βₜ; learned: the network's own, between the two "
@@ -244,10 +244,8 @@ def validate_request(
     variance = check_variance(info, variance, sampler)
     served = cache.served(model)
     calls_per_step = model_calls(sampler, steps, served.pipeline.schedule) / steps  # Heun: up to 2
-    if classifier_scale > 0:
-        calls_per_step += 1  # the guide's forward and backward pass, counted as one more network call
     check_cost(served.cost, cache.max_run_seconds, what, steps, num_samples, guidance > 0, field,
-               label_index is not None, calls_per_step)
+               label_index is not None, calls_per_step, classifier_scale > 0)
     return SampleRequest(
         model,
         sampler,
@@ -304,18 +302,22 @@ def check_variance(info, variance, sampler: str) -> str | None:
 def check_cost(
     cost: StepCost, limit: float, what: str, steps: int, num_samples: int, guided: bool, field: str, with_class: bool,
     calls_per_step: float = 1.0,
+    steered: bool = False,
 ) -> None:
     """RequestError when the run's estimated time passes `limit`, saying how many steps or samples fit;
-    `calls_per_step`: the sampler's network calls per step (Heun's two)."""
+    `calls_per_step`: the sampler's network calls per step (Heun's two); `steered`: classifier guidance
+    on every sample (its guide's pass counted once a call)."""
     rows = request_rows(num_samples, guided, field, with_class)
     calls = steps * calls_per_step
-    seconds = run_seconds(cost, calls, rows)
+    steered_rows = num_samples if steered else 0
+    seconds = run_seconds(cost, calls, rows, steered_rows)
     if seconds <= limit:
         return
-    fitting_steps = math.floor(limit / (cost.step_seconds(rows) * calls_per_step) + 1e-9)
+    fitting_steps = math.floor(limit / (cost.step_seconds(rows, steered_rows) * calls_per_step) + 1e-9)
     field_rows = rows - request_rows(num_samples, guided, "off", with_class)
-    per_sample = cost.per_row * (2 if guided else 1)
-    fitting_samples = math.floor((limit / calls - cost.fixed - cost.per_row * field_rows) / per_sample + 1e-9) if per_sample else 0
+    fixed = cost.fixed + (cost.guide_fixed if steered else 0.0)
+    per_sample = cost.per_row * (2 if guided else 1) + (cost.guide_per_row if steered else 0.0)
+    fitting_samples = math.floor((limit / calls - fixed - cost.per_row * field_rows) / per_sample + 1e-9) if per_sample else 0
     options = []
     if fitting_steps >= 1:
         options.append(f"{fitting_steps} steps with {num_samples} {what}")
@@ -352,6 +354,10 @@ def settings_from_query(cache: ModelCache, query: Mapping[str, str]) -> dict[str
         return {}
     values = dict(zip(SAMPLE_INPUT_NAMES, input_values({})))
     values["model"] = given.get("model", values["model"])
+    if isinstance(values["model"], str) and values["model"] in cache.names():  # ?model=emnist: its own defaults
+        info = cache.info(values["model"])
+        values["num_samples"] = info.default_samples
+        values["steps"] = min(int(values["steps"]), info.num_train_steps)
     for name in ("steps", "num_samples", "seed"):
         if name in given:
             values[name] = int(given[name]) if given[name].lstrip("-").isdigit() else given[name]

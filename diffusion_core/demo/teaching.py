@@ -173,5 +173,6 @@ class TeachingHandlers:
                                f"`python train_toy.py eval {model} --data-dir ...` instead")
         with SHARE.run():
             report = quick_report(self.cache.get(model), info.dataset, n_points=1000, per_class=200)
-        figures = (tables.guidance_sweep_figure(report), tables.steps_sweep_figure(report))
+        figures = (charts.guidance_pair_figure(report) or tables.guidance_sweep_figure(report),
+                   tables.steps_sweep_figure(report))
         return tuple(gr.update(value=f, visible=True) for f in figures)

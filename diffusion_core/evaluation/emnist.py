@@ -140,6 +140,9 @@ class EMNISTEvalReport:
             "between Gaussians fitted to those features for generated and real held-out characters (FID's "
             "formula with the project's classifier in place of Inception); lower is better, and the distance "
             "of as many real training characters to the held-out set is the floor."
+            + (" Classifier guidance: the unconditional network steered by the noise-aware classifier in "
+               "`checkpoints/emnist-guide` (never the judge) with scale s, judged the same way."
+               if self.sweep_by_s else "")
         )
 
 

@@ -20,7 +20,7 @@ from ..weights.pipeline import Pipeline
 from .metrics import class_conformity, sliced_wasserstein_ratio, stray_share
 
 CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0, 30.0)
-EMNIST_CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0)
+EMNIST_CLASSIFIER_SCALES = (0.0, 1.0, 3.0, 10.0, 30.0)
 VARIANCE_STEPS = (25, 50, 100, 1000)
 VARIANCES = ("learned", "fixed_small", "fixed_large")
 REFERENCE_SEED = 20_000  # as the CFG sweep's reference set (evaluation.toy)

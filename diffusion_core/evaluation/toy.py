@@ -128,6 +128,11 @@ class EvalReport:
             "has none, which the SW ratio averages away. Precision and recall: improved precision and recall "
             "(Kynkäänniemi et al. 2019) with k = 3 nearest-neighbour balls, the share of samples on the data's "
             "manifold and of a fresh data set on the samples'."
+            + (" Classifier guidance: the unconditional network steered by the noise-aware classifier kept beside "
+               "the model (its NAME-guide folder) with scale s, through DDIM 50: conformity and the per-class SW "
+               "ratio as for w." if self.conformity_by_s else "")
+            + (" Variance sweep: DDPM with the learned Σ against β̃ (fixed_small) and β (fixed_large) on the same "
+               "noise, at 25 to 1000 steps." if self.sw_variance else "")
         )
 
 
@@ -244,7 +249,12 @@ def quick_report(pipeline: Pipeline, dataset: str, n_points: int = 1000, per_cla
     """The sweeps on a small sample, in eval.json's shape: conformity at each w and the steps sweep."""
     conformity, sw_by_w = guidance_sweep(pipeline, dataset, per_class)
     sweep = steps_sweep(pipeline, dataset, n_points)
+    guided = {}
+    if pipeline.guide is not None:  # the classifier's sweep beside CFG's, as the full evaluation has it
+        by_class = [fresh_sets(dataset, per_class, label_index=i) for i in range(len(pipeline.class_names))]
+        guided = dict(zip(("conformity_by_s", "sw_by_s"), toy_classifier_sweep(pipeline, dataset, per_class, by_class)))
     return {
+        **guided,
         "dataset": dataset,
         "conformity": conformity,
         "sw_by_w": sw_by_w,

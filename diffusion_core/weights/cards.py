@@ -110,6 +110,13 @@ def front_matter(
     )
 
 
+LEARNED_VARIANCE = (
+    " It also **learns DDPM's variance** (Improved DDPM, Nichol & Dhariwal 2021): a second output v per dimension "
+    "sets Σ = exp(v log β_t + (1 − v) log β̃_t), trained on L_simple + 0.001 L_vlb with the mean's gradient stopped; "
+    "DDPM samples with it by default (`variance=\"learned\"`)."
+)
+
+
 def describe_model(config: CheckpointConfig, name: str | None = None) -> tuple[str, list[str], str]:
     """(title, extra tags, one paragraph) saying what the checkpoint (named `name`, by default its data
     set's name) is."""
@@ -138,7 +145,7 @@ def describe_model(config: CheckpointConfig, name: str | None = None) -> tuple[s
     text = (
         f"A FiLM MLP ({model.num_layers} {model.activation} layers of {model.hidden} units, "
         f"{model.fourier_bands} Fourier bands) "
-        f"{common} Classes: {classes}.\n\n"
+        f"{common}{LEARNED_VARIANCE if getattr(model, 'learn_variance', False) else ''} Classes: {classes}.\n\n"
         "Load it with `diffusion_core.load_pipeline(path)`; `generate` returns points in the coordinates "
         "of `diffusion_core.data.toy_dataset` (documented fixed rescaling of the scikit-learn-style generator)."
     )
