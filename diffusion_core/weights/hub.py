@@ -53,6 +53,7 @@ from .hub_checks import (
     check_sizes,
     verify_download,
 )
+from .hub_guides import guide_paths, guide_uploads, is_guide_name
 from .limits import shortened, shown
 from .pipeline import CHECKPOINTS_DIR, Pipeline, smoke_test
 
@@ -157,8 +158,9 @@ def _model_info(api: HfApi, repo_id: str, revision: str | None, files_metadata: 
 
 
 def _model_names(paths) -> set[str]:
-    """The model folders of a repo listing: the NAME of every NAME/config.json."""
-    return {p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CONFIG_NAME}")}
+    """The model folders of a repo listing: the NAME of every NAME/config.json that is not a guide's."""
+    return {p.split("/")[0] for p in paths if p.count("/") == 1 and p.endswith(f"/{CONFIG_NAME}")
+            and not is_guide_name(p.split("/")[0])}
 
 
 def _load_and_smoke_test(folder: Path) -> None:
@@ -202,9 +204,11 @@ def _push(folders: list[Path], repo_id: str, revision: str | None, private: bool
     """One commit with every file of `folders` and the refreshed root card, on top of the revision it was built from."""
     check_repo_id(repo_id)
     check_revision(revision)
+    guides = []
     for folder in folders:
         check_name(folder.name)
         _load_and_smoke_test(folder)  # never publish a checkpoint a pull would refuse
+        guides += guide_uploads(folder)  # its guide travels with it, checked the same way
     api = HfApi(token=token)
     summary, description = commit_message(folders)
     operations = [
@@ -212,7 +216,7 @@ def _push(folders: list[Path], repo_id: str, revision: str | None, private: bool
         for folder in folders
         for file in PUSH_FILES
         if (folder / file).is_file()
-    ]
+    ] + [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(local)) for path, local in guides]
     try:
         _within(TIMEOUT_S, api.create_repo, repo_id, private=private, exist_ok=True)
         if revision not in (None, constants.DEFAULT_REVISION):
@@ -264,7 +268,7 @@ def push_all(
 
 def _pull_from_cache(repo_id: str, name: str, revision: str | None, cache_dir, token, cause: str) -> PulledCheckpoint:
     """The cached copy of NAME at `revision`, the Hub having failed with `cause`; HubUnreachable without one."""
-    patterns = [f"{name}/{file}" for file in PULL_FILES]
+    patterns = [f"{name}/{file}" for file in PULL_FILES] + guide_paths(name)
     at = shortened(f"{repo_id}@{revision or 'main'}")
     try:
         snapshot = Path(
@@ -311,7 +315,8 @@ def pull(
             raise HubError(cause) from error
         pulled = _pull_from_cache(repo_id, name, revision, cache_dir, token, cause)
     else:
-        siblings = {s.rfilename: s for s in info.siblings or [] if s.rfilename in {f"{name}/{f}" for f in PULL_FILES}}
+        wanted = {f"{name}/{f}" for f in PULL_FILES} | set(guide_paths(name))  # the model and its guide
+        siblings = {s.rfilename: s for s in info.siblings or [] if s.rfilename in wanted}
         check_listing(repo_id, name, info.sha, {s.rfilename for s in info.siblings or []})
         check_sizes(repo_id, info.sha, siblings)
         try:  # by the name asked for, so the cache records branch -> commit for offline use

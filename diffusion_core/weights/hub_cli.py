@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .hub import HubError, PushResult, install_pulled, list_models, pull, push_all, push_checkpoint
+from .hub_guides import install_guide
 from .pipeline import CHECKPOINTS_DIR, resolve_checkpoint
 
 TOKEN_HELP = "The token comes from $HF_TOKEN or `hf auth login`; $HF_ENDPOINT and $HF_HUB_OFFLINE are honoured."
@@ -107,5 +108,6 @@ def run_pull(args: argparse.Namespace) -> int:
             status = max(status, _fail(error))
             continue
         note = " (from the cache: the Hub could not be reached)" if pulled.from_cache_only else ""
-        print(f"pulled {name} from {args.repo_id}@{pulled.commit} into {target}{note}")
+        print(f"pulled {name} from {args.repo_id}@{pulled.commit} into {target}{note}; "
+              + install_guide(pulled.folder, target))
     return status
