@@ -45,13 +45,17 @@ def seconds(fn) -> tuple[float, object]:
 
 def same_samples(device: str) -> None:
     print("1. the same seed on the GPU and the CPU (largest |difference| of the samples):")
-    for name, n, options in (("moons", 2000, {}), ("emnist", 16, {"label": "A", "guidance": 3.0})):
+    steered = {"label": 0, "classifier_scale": 1.0, "conditional": False}  # classifier guidance, with its guide
+    for name, n, options in (("moons", 2000, {}), ("emnist", 16, {"label": "A", "guidance": 3.0}),
+                             ("moons", 2000, steered), ("emnist", 16, {**steered, "classifier_scale": 3.0}),
+                             ("moons_learned", 2000, {"variance": "learned"})):
         cpu, there = load_pipeline(name, "cpu"), load_pipeline(name, device)
         for sampler in SAMPLERS:
             steps = 50 if sampler != "heun" else 25
             a = cpu.generate(n, sampler=sampler, steps=steps, seed=7, **options)
             took, b = seconds(lambda: there.generate(n, sampler=sampler, steps=steps, seed=7, **options))
-            print(f"   {name:<7} {sampler:<16} {float((a - b.cpu()).abs().max()):.2e}   ({took:.3f} s there)")
+            what = "steered" if "classifier_scale" in options else "learned Σ" if "variance" in options else ""
+            print(f"   {name:<13} {what:<9} {sampler:<16} {float((a - b.cpu()).abs().max()):.2e}   ({took:.3f} s there)")
 
 
 def training_steps(device: str, steps: int = 30) -> None:
