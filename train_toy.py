@@ -180,7 +180,6 @@ def train(args: argparse.Namespace, command: str) -> Path:
         config.model.prediction,
         device,
         sample_name="images" if args.dataset == "emnist" else "points",
-        learn_variance=getattr(config.model, "learn_variance", False),
     )
     if args.resume:
         trainer.load_state(*load_training_state(out))

@@ -37,8 +37,11 @@ def classifier_gradient(classifier: Classifier, scale: float) -> ClassifierGrad:
     def gradient(x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None or scale == 0:
             return torch.zeros_like(x_t)
-        with torch.enable_grad():
-            x = x_t.detach().float().requires_grad_(True)
+        # Inside inference mode (a caller's, or a view's) enable_grad alone does not bring autograd back,
+        # and its tensors cannot enter a graph: leave the mode and work on ordinary copies.
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x_t.detach().clone().float().requires_grad_(True)
+            t, labels = t.clone(), labels.clone()
             log_probs = torch.log_softmax(classifier(x, t), dim=-1)
             chosen = log_probs.gather(1, labels.clamp_min(0)[:, None])[:, 0]
             (grad,) = torch.autograd.grad((chosen * (labels >= 0)).sum(), x)
@@ -67,9 +70,11 @@ class GuideTraining:
     seed: int = 0
 
     def __post_init__(self):
-        check_positive_ints(self, ("steps", "batch_size"), what="")
+        check_positive_ints(self, ("steps", "batch_size", "warmup_steps"), what="")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

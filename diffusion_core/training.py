@@ -85,7 +85,6 @@ class Trainer:
         prediction: str = "epsilon",
         device: torch.device | str = "cpu",
         sample_name: str = "points",
-        learn_variance: bool = False,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -94,8 +93,9 @@ class Trainer:
         self.batch_source = batch_source
         self.config = config
         self.prediction = check_prediction(prediction)
-        # The network returns its prediction and v stacked (`prediction_and_variance`); trained on L_hybrid.
-        self.learn_variance = learn_variance
+        # A network whose config learns its variance returns its prediction and v stacked
+        # (`prediction_and_variance`) and is trained on L_hybrid.
+        self.learn_variance = bool(getattr(getattr(model, "config", None), "learn_variance", False))
         self.mixed_precision = self.device.type == "cuda"
         self.sample_name = sample_name  # what one training example is, for the progress bar's rate
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

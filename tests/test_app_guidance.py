@@ -113,6 +113,8 @@ def test_the_controls_offer_classifier_guidance_only_with_a_guide_and_a_class(se
     assert scale_state(moons, "upper moon", "classifier-free") == {"visible": False}
     learned = variance_state(cache.info("moons_learned"), "ddpm", "learned")
     assert learned["visible"] and learned["value"] == "learned"
+    assert [value for _, value in learned["choices"]] == ["default", "fixed_small", "fixed_large", "learned"]
+    assert variance_state(cache.info("moons_learned"), "ddpm", "fixed_small")["value"] == "fixed_small"
     fixed = variance_state(moons, "ddpm", "learned")
     assert fixed["value"] == "default" and "learned" not in [value for _, value in fixed["choices"]]
     assert variance_state(moons, "ddim", "default")["visible"] is False

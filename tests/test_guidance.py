@@ -118,3 +118,25 @@ def test_an_image_guide_takes_images_and_timesteps_to_logits():
 def test_a_bad_guide_config_is_refused_naming_the_field(fields, message):
     with pytest.raises(ValueError, match=message):
         GuideConfig(**fields)
+
+
+def test_the_gradient_works_inside_a_callers_inference_mode(trained_guide):
+    x, t, labels = torch.randn(4, 2), torch.full((4,), 30), torch.tensor([0, 1, 0, 1])
+    expected = classifier_gradient(trained_guide, 2.0)(x, t, labels)
+    with torch.inference_mode():
+        inside = classifier_gradient(trained_guide, 2.0)(torch.randn(4, 2) * 0 + x, t.clone(), labels.clone())
+    assert torch.allclose(inside, expected)
+    with torch.inference_mode():  # and the whole guided sampler, as a caller's inference mode leaves it
+        steps = list(sample(denoiser, LINEAR, (8, 2), sampler="ddim", steps=3, labels=0, generator=0,
+                            classifier_grad=classifier_gradient(trained_guide, 2.0)))
+    assert torch.isfinite(steps[-1].x).all()
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(warmup_steps=0), "warmup_steps must be a positive integer"),
+    (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
+    (dict(lr=0.0), "lr must be > 0"),
+])
+def test_bad_guide_training_settings_are_refused_naming_them(fields, message):
+    with pytest.raises(ValueError, match=message):
+        GuideTraining(**fields)

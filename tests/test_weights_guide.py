@@ -83,6 +83,11 @@ def copy_model(source, destination):
      "trained on the noise schedule"),
     (lambda g: _edit(g, class_names=["a", "b"]), "classes .* are not the model's"),
     (lambda g: _edit(g, model={"kind": "points", "hidden": 100000}), "outside the allowed range"),
+    (lambda g: _reshape(g, data_dim=3), "reads samples of shape \\(3,\\), the model draws \\(2,\\)"),
+    (lambda g: _reshape(g, kind="images", hidden=16), "reads samples of shape \\(1, 28, 28\\)"),
+    (lambda g: _reshape(g, num_classes=3), "\\(3 outputs\\) are not the model's 2"),
+    (lambda g: _reshape(g, fourier_extent=float("nan")), "fourier_extent must be a finite number > 0"),
+    (lambda g: _reshape(g, fourier_extent="x"), "fourier_extent must be a finite number > 0"),
 ])
 def test_a_broken_guide_leaves_the_model_usable_and_classifier_guidance_says_why(guided_model, tmp_path, damage,
                                                                                message):
@@ -92,6 +97,22 @@ def test_a_broken_guide_leaves_the_model_usable_and_classifier_guidance_says_why
     assert pipeline.guide is None and pipeline.generate(5, sampler="ddim", steps=2, seed=0).shape == (5, 2)
     with pytest.raises(ValueError, match="could not be loaded: .*" + message):
         pipeline.generate(5, sampler="ddim", steps=2, label=0, classifier_scale=1.0)
+
+
+def _reshape(guide, **fields):
+    """The guide's network config changed, and weights saved for the changed network (so only the fit fails)."""
+    from safetensors.torch import save_file
+
+    from diffusion_core.models.guide import GuideConfig, build_guide
+
+    values = json.loads((guide / "config.json").read_text())
+    values["model"].update(fields)
+    try:
+        network = build_guide(GuideConfig.from_dict(values["model"]))
+        save_file(network.state_dict(), guide / "model.safetensors")
+    except (TypeError, ValueError):
+        pass  # the config itself is what is refused
+    (guide / "config.json").write_text(json.dumps(values))
 
 
 def _edit(guide, **changes):

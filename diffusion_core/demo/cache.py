@@ -44,8 +44,9 @@ COST_PROBES = {"points": (100, 2000), "images": (2, 32)}
 THREAD_PROBE_ROWS = {"points": 2000, "images": 16}  # the app's usual run: 2000 points, 16 characters
 # Where the models cannot run outside a GPU call (ZeroGPU), a step's cost is not measured but taken
 # as a tenth of the shipped models' on two CPU cores (2D: 0.8 ms + 0.4 µs a point; EMNIST: 2.6 ms +
-# 1.2 ms an image): a guess at a GPU's speed, not a measurement.
-UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8), "images": StepCost(2.6e-4, 1.2e-4)}
+# 1.2 ms an image), and the guide's pass likewise (2D: five times a step, EMNIST: 0.7 times, as measured
+# on the CPU): a guess at a GPU's speed, not a measurement.
+UNMEASURED_COST = {"points": StepCost(8e-5, 4e-8, 4e-4, 2e-7), "images": StepCost(2.6e-4, 1.2e-4, 1.8e-4, 8e-5)}
 # The dropdown lists these first, in this order, then any other checkpoint alphabetically.
 PRIVATE_TTL_S = 3600  # a visitor's own model is dropped after an hour, or when their page closes
 PREFERRED_ORDER = ("moons", "circles", "moons_circles", "swissroll", "emnist", "moons_epsilon", "moons_x0")

@@ -127,6 +127,7 @@ def _run_side(
         "guidance": request.guidance,
         "guidance_kind": request.guidance_kind,
         "classifier_scale": request.classifier_scale,
+        "variance": request.variance,
         "seconds": round(seconds, 4),
         "quality": quality_figures(served.info, request.label_index, samples, judge_folder),
     }

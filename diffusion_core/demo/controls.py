@@ -30,7 +30,8 @@ SAMPLERS = [(sampler_label(name), name) for name in SAMPLER_NAMES]
 FIELD_CHOICES = [("off", "off"), ("the score the sampler follows", "guided"),
                  ("conditional, unconditional and guided", "all")]
 KIND_CHOICES = [("classifier-free (w)", "classifier-free"), ("classifier (s)", "classifier"), ("both", "both")]
-VARIANCE_LABELS = [("the model's own", "default"),  # requests.VARIANCE_CHOICES, named for people ("β̃ₜ (fixed_small)", "fixed_small"),
+# requests.VARIANCE_CHOICES, named for people.
+VARIANCE_LABELS = [("the model's own", "default"), ("β̃ₜ (fixed_small)", "fixed_small"),
                    ("βₜ (fixed_large)", "fixed_large"), ("learned", "learned")]
 
 

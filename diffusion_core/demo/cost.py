@@ -56,6 +56,14 @@ def request_rows(num_samples: int, guided: bool, field: str, with_class: bool) -
     return rows
 
 
+def steered_rows(num_samples: int, steered: bool, field: str) -> int:
+    """The rows the guide's gradient is taken on each step under classifier guidance: the samples, and the
+    field's grid when shown (its guided arrows include the push); 0 without classifier guidance."""
+    if not steered:
+        return 0
+    return num_samples + (GRID_SIZE**2 if field != "off" else 0)
+
+
 def run_seconds(cost: StepCost, steps: int, rows: int, guided: int = 0) -> float:
     """The estimated seconds of a lone run of `steps` steps on `rows` rows (`guided` of them steered by a
     classifier)."""
@@ -139,6 +147,6 @@ def request_seconds(cache, request) -> float:
     """The estimated seconds of a validated request (a `SampleRequest`) on the model `cache` serves."""
     rows = request_rows(request.num_samples, request.guidance > 0, request.field, request.label is not None)
     served = cache.served(request.model)
-    guided = request.num_samples if request.classifier_scale > 0 else 0
+    guided = steered_rows(request.num_samples, request.classifier_scale > 0, request.field)
     return run_seconds(served.cost, model_calls(request.sampler, request.steps, served.pipeline.schedule), rows,
                        guided)

@@ -62,8 +62,7 @@ def score_fields(
     conditional_score, unconditional = scores[:n], scores[n:]
     guided = classifier_free_guidance(conditional_score, unconditional, guidance) if conditional else unconditional
     if guide is not None and classifier_scale > 0:
-        with torch.inference_mode(False):
-            push = classifier_gradient(guide, classifier_scale)(x.clone(), times[:n].clone(), labels[:n].clone())
+        push = classifier_gradient(guide, classifier_scale)(x, times[:n], labels[:n])
         guided = guided + push.float().cpu()
     return {"conditional": conditional_score, "unconditional": unconditional, "guided": guided}
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from ..samplers import SAMPLERS, model_calls, sampler_label
-from .cost import StepCost, request_rows, run_seconds
+from .cost import StepCost, request_rows, run_seconds, steered_rows
 from .field import FIELD_MODES
 
 if TYPE_CHECKING:  # the cache checks model names with known_model below
@@ -290,8 +290,8 @@ def check_variance(info, variance, sampler: str) -> str | None:
     if not isinstance(variance, str) or variance not in VARIANCE_CHOICES:
         raise RequestError(f"variance must be one of {', '.join(VARIANCE_CHOICES)}, got {shown(variance)}", "variance")
     if variance == "learned" and not info.learns_variance:
-        raise RequestError(f"{info.name} did not learn its variance; choose fixed_small or fixed_large "
-                           "(moons_learned did)", "variance")
+        raise RequestError(f"{info.name} did not learn its variance; choose fixed_small or fixed_large",
+                           "variance")
     if sampler != "ddpm":
         return None
     if variance == "default":
@@ -309,11 +309,11 @@ def check_cost(
     on every sample (its guide's pass counted once a call)."""
     rows = request_rows(num_samples, guided, field, with_class)
     calls = steps * calls_per_step
-    steered_rows = num_samples if steered else 0
-    seconds = run_seconds(cost, calls, rows, steered_rows)
+    guide_rows = steered_rows(num_samples, steered, field)
+    seconds = run_seconds(cost, calls, rows, guide_rows)
     if seconds <= limit:
         return
-    fitting_steps = math.floor(limit / (cost.step_seconds(rows, steered_rows) * calls_per_step) + 1e-9)
+    fitting_steps = math.floor(limit / (cost.step_seconds(rows, guide_rows) * calls_per_step) + 1e-9)
     field_rows = rows - request_rows(num_samples, guided, "off", with_class)
     fixed = cost.fixed + (cost.guide_fixed if steered else 0.0)
     per_sample = cost.per_row * (2 if guided else 1) + (cost.guide_per_row if steered else 0.0)

@@ -15,6 +15,7 @@ judge (`models.classifier`): a generator steered by its own judge would game the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +60,9 @@ class GuideConfig(ConfigRecord):
             raise ValueError(f"guide config time_dim must be an even integer >= 4, got {self.time_dim!r}")
         if not isinstance(self.fourier_bands, int) or self.fourier_bands < 0:
             raise ValueError(f"guide config fourier_bands must be an integer >= 0, got {self.fourier_bands!r}")
+        extent = self.fourier_extent
+        if isinstance(extent, bool) or not isinstance(extent, (int, float)) or not math.isfinite(extent) or extent <= 0:
+            raise ValueError(f"guide config fourier_extent must be a finite number > 0, got {extent!r}")
         if self.kind == "images" and (self.image_size % 4 or self.hidden % 8):
             raise ValueError("an image guide needs image_size divisible by 4 and hidden divisible by 8, "
                              f"got {self.image_size} and {self.hidden}")

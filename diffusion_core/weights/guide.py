@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from ..guidance import classifier_gradient
 from ..models.guide import GuideConfig, build_guide
 from ..schedules import NoiseSchedule
 from .atomic import write_file_atomically
@@ -112,8 +113,12 @@ def load_guide(folder: Path | str, model: CheckpointConfig, device: torch.device
     if schedule != NoiseSchedule.create(**model.schedule).config():
         raise CheckpointError(f"{source}: the guide was trained on the noise schedule {schedule}, "
                               f"not the model's {model.schedule}; retrain it with train_toy.py train-guide")
-    if values.get("class_names") != list(model.class_names):
-        raise CheckpointError(f"{source}: the guide's classes {shown(values.get('class_names'))} are not the model's")
+    if values.get("class_names") != list(model.class_names) or config.num_classes != len(model.class_names):
+        raise CheckpointError(f"{source}: the guide's classes {shown(values.get('class_names'))} "
+                              f"({config.num_classes} outputs) are not the model's {len(model.class_names)}")
+    if config.sample_shape != tuple(model.sample_shape):
+        raise CheckpointError(f"{source}: the guide reads samples of shape {config.sample_shape}, the model draws "
+                              f"{tuple(model.sample_shape)}")
     path = folder / WEIGHTS_NAME
     if path.is_file():
         check_file_size(path, MAX_WEIGHTS_BYTES)
@@ -122,4 +127,18 @@ def load_guide(folder: Path | str, model: CheckpointConfig, device: torch.device
     check_state_dict(network.state_dict(), weights, str(path))
     check_finite(weights, str(path))
     network.load_state_dict(weights)
-    return network.to(device).eval()
+    check_gradient(network.eval(), config, model, str(path))
+    return network.to(device)
+
+
+def check_gradient(network: torch.nn.Module, config: GuideConfig, model: CheckpointConfig, source: str) -> None:
+    """One guidance gradient on two noised samples at the middle timestep; CheckpointError unless finite
+    (weights can be finite and still overflow, as `pipeline.smoke_test` checks of the denoiser)."""
+    t = torch.full((2,), NoiseSchedule.create(**model.schedule).num_train_steps // 2)
+    x = torch.randn((2, *config.sample_shape), generator=torch.Generator().manual_seed(0))
+    try:
+        gradient = classifier_gradient(network, 1.0)(x, t, torch.zeros(2, dtype=torch.long))
+    except (RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{source}: the guide's gradient could not be taken: {error}") from error
+    if not torch.isfinite(gradient).all():
+        raise CheckpointError(f"{source}: the guide's gradient is not finite (NaN or inf); refusing to use it")

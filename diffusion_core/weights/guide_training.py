@@ -20,7 +20,7 @@ from ..guidance import GuideTraining, accuracy_by_timestep, train_guide
 from ..models.guide import build_guide
 from .atomic import write_file_atomically
 from .checkpoint import CARD_NAME, CONFIG_NAME, load_config
-from .guide import guide_config_for, guide_folder, read_guide_config, save_guide
+from .guide import GUIDE_SUFFIX, guide_config_for, guide_folder, read_guide_config, save_guide
 
 # The shipped recipes, by the kind of data: (training, network settings).
 GUIDE_RECIPES = {
@@ -82,7 +82,7 @@ def guide_card(values: dict) -> str:
     model, training = values["model"], values["training"]
     what = "points" if model["kind"] == "points" else "images"
     lines = [
-        f"# {values['guides']}{'-guide'}: a noise-aware classifier that guides `{values['guides']}`",
+        f"# {values['guides']}{GUIDE_SUFFIX}: a noise-aware classifier that guides `{values['guides']}`",
         "",
         f"p(y | x_t, t) for the {model['num_classes']} classes of `checkpoints/{values['guides']}`, trained on its "
         f"{what} noised by its own schedule at t drawn uniformly from 0..T-1 (Dhariwal & Nichol 2021, section 4). "

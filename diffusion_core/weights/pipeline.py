@@ -186,6 +186,11 @@ def smoke_test(pipeline: Pipeline) -> None:
                 f"one DDIM step of this {pipeline.dataset} model gives non-finite {name} (NaN or inf): "
                 "the network overflows; refusing to use it"
             )
+    if getattr(pipeline, "learns_variance", False):  # its v sets DDPM's noise: a non-finite one would spoil every DDPM run
+        ddpm = next(iter(pipeline.trajectory(2, sampler="ddpm", steps=2, seed=0, variance="learned")))
+        if not torch.isfinite(ddpm.x).all():
+            raise CheckpointError(f"one DDPM step of this {pipeline.dataset} model with its learned variance "
+                                  "gives non-finite samples; refusing to use it")
 
 
 def load_pipeline(name_or_path: str | Path, device: torch.device | str | None = None) -> Pipeline:
