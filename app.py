@@ -155,6 +155,7 @@ def wire(handlers: Handlers, ui: dict) -> None:
 def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
     """The Blocks app over the models in `cache`; `allow_load` lets visitors switch the weights (for all)."""
     handlers = Handlers(cache, allow_load)
+    live.start_workers(cache)  # runs sample in worker processes' main threads, where both cores pay
     gr.set_static_paths([live.RESULTS_FOLDER])  # GIFs and grids: served from there, never copied per run
     names = cache.names()
     first = cache.info(DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])

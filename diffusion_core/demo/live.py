@@ -1,7 +1,9 @@
-"""One streamed run of the demo: sample in a thread, hand thinned frames to the streaming generator.
+"""One streamed run of the demo: sample elsewhere, hand thinned frames to the streaming generator.
 
-`run_sample` starts the sampler in its own thread, which turns the steps chosen by
-`frames.FrameSchedule` into compact canvas frames and drops them in a mailbox. The
+`run_sample` hands the run to a sampling worker process (`workers`: its main thread, where
+both cores pay) or, where none can take it, to a thread of its own (`sampling.sample_into`);
+either turns the steps chosen by `frames.FrameSchedule` into compact canvas frames and drops
+them in a mailbox. The
 generator the app iterates collects whatever has arrived and yields it as one
 `LiveFrames` message, at most every `SEND_INTERVAL_S`; so the sampler never waits
 for the web server or the browser, and a slow consumer gets fewer, larger batches.
@@ -19,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +31,19 @@ from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
 from . import plots
 from .cache import ModelCache, ModelInfo, ServedModel
-from .field import field_payload, grid_points, score_fields, shown_fields
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
-    StoredFrame,
     StoredRun,
     prune_folder,
     write_gif,
 )
+from .gpu import on_zero_gpu
 from .quality import quality_figures
+from .sampling import Mailbox, canvas_frame, field_function, next_batch, sample_into, worker_job
 from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
 from .threads import SHARE, CoreShare
+from .workers import SamplerWorkers, workers_wanted
 from .wire import frame_message
 
 # The GIFs and final image grids the app hands out; the app serves this folder as is (gr.set_static_paths),
@@ -48,6 +51,17 @@ from .wire import frame_message
 RESULTS_FOLDER = Path(tempfile.gettempdir()) / "diffusion-demo-results"
 KEEP_RESULTS = 64
 FINAL_GRID_PIXELS = 480  # the final image grid is enlarged (nearest) to about this size
+# The server's sampling workers (`workers`), one per core unless DIFFUSION_SAMPLE_WORKERS says otherwise.
+WORKERS = SamplerWorkers(SHARE.counter, SHARE.cores)
+
+
+def start_workers(cache: ModelCache) -> None:
+    """Start the sampling workers, each loading the cache's models from their folders (ValueError for a
+    bad DIFFUSION_SAMPLE_WORKERS)."""
+    if on_zero_gpu():  # every run is a GPU call in a forked process there
+        return
+    models = [(name, str(cache.folder(name))) for name in cache.names() if cache.folder(name) is not None]
+    WORKERS.start(workers_wanted(cores=SHARE.cores), models)
 
 
 @dataclass(frozen=True)
@@ -75,43 +89,6 @@ class RunResult:
     @property
     def run_id(self) -> str:
         return self.run.run_id
-
-
-def _frame(
-    served: ServedModel,
-    sampler: str,
-    field_at: Callable[[int], dict | None] | None,
-    index,
-    num_steps,
-    t,
-    x,
-    x0=None,
-) -> dict:
-    title = plots.step_title(sampler, index, num_steps, t)
-    progress = (index + 1) / num_steps
-    if served.info.kind == "images":
-        return plots.images_frame(x, title, progress, index, num_steps, t, x0)
-    arrows = field_at(t) if field_at is not None else None
-    return plots.points_frame(x, served.view_limit, title, progress, index, num_steps, t, x0, arrows)
-
-
-def _field_function(served: ServedModel, mode: str, label_index: int | None, guidance: float, encode: bool = True,
-                    classifier_scale: float = 0.0, conditional: bool = True):
-    """`t -> field` for a 2D model with the field on (the arrows at timestep t), else None: the frame's
-    encoded payload, or with `encode=False` the score vectors by name (for the GIF). With classifier
-    guidance the guided arrows add s ∇ log p(y | x_t) of the model's guide."""
-    if mode == "off" or served.info.kind != "points":
-        return None
-    pipeline = served.pipeline
-    points = grid_points(served.view_limit)
-    guide = getattr(pipeline, "guide", None) if classifier_scale > 0 else None
-
-    def field_at(t: int) -> dict | None:
-        fields = score_fields(pipeline.model, pipeline.schedule, pipeline.prediction, points, t, label_index, guidance,
-                              guide, classifier_scale, conditional)
-        return field_payload(fields, mode) if encode else shown_fields(fields, mode)
-
-    return field_at
 
 
 def data_background(served: ServedModel, label_index: int | None) -> dict | None:
@@ -147,76 +124,6 @@ def intro_message(cache: ModelCache, name: str, class_name: str = UNCONDITIONAL)
     return frame_message([frame], mode="replace", background=data_background(served, label_index))
 
 
-@dataclass(eq=False)
-class _Mailbox:
-    """Frames handed from the sampling thread to the streaming generator, under `lock`."""
-
-    lock: threading.Condition = field(default_factory=threading.Condition)
-    frames: list[dict] = field(default_factory=list)
-    keyframes: list[StoredFrame] = field(default_factory=list)
-    samples: np.ndarray | None = None
-    error: BaseException | None = None
-    done: bool = False
-    finished_at: float = 0.0
-    calls: int = 0  # network evaluations so far (NFE; CFG's batched pair counts once)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-def _sample_into(
-    mailbox: _Mailbox,
-    steps: Iterator,
-    schedule: FrameSchedule,
-    make_frame: Callable,
-    with_x0: bool,
-    share: CoreShare,
-    max_threads: int | None = None,
-) -> None:
-    """The sampling thread, counted in `share`: run the sampler, post each chosen step's frame and
-    keep the keyframes; an error goes to the mailbox, which the streaming generator re-raises."""
-    try:
-        with share.run(max_threads):
-            for last in steps:
-                if mailbox.stop.is_set():
-                    return
-                share.sync()  # another run may have started or ended: take this run's share of the cores
-                mailbox.calls = last.calls
-                keyframe = schedule.is_keyframe(last.index)
-                if not schedule.is_frame(last.index) and not keyframe:
-                    continue
-                x = last.x.detach().float().cpu().numpy()
-                x0 = last.x0.detach().float().cpu().numpy() if with_x0 else None
-                frame = make_frame(last.index, last.num_steps, last.t, x, x0)
-                with mailbox.lock:
-                    if keyframe:
-                        mailbox.keyframes.append(StoredFrame(
-                            last.index, last.num_steps, last.t, x.astype(np.float16),
-                            None if x0 is None else x0.astype(np.float16),
-                        ))
-                    mailbox.frames.append(frame)
-                    if last.index == last.num_steps - 1:
-                        # The last frame and "done" arrive together, so the final message carries it.
-                        mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
-                    mailbox.lock.notify()
-    except BaseException as error:  # noqa: BLE001 - handed to the generator, which re-raises it
-        mailbox.error = error
-    finally:
-        with mailbox.lock:
-            if not mailbox.done:
-                mailbox.done, mailbox.finished_at = True, time.perf_counter()
-            mailbox.lock.notify()
-
-
-def _next_batch(mailbox: _Mailbox, not_before: float) -> tuple[list[dict], bool]:
-    """Wait for frames (and until `not_before`, unless sampling ends first); take them all."""
-    with mailbox.lock:
-        mailbox.lock.wait_for(lambda: mailbox.frames or mailbox.done)
-        delay = not_before - time.perf_counter()
-        if delay > 0 and not mailbox.done:
-            mailbox.lock.wait_for(lambda: mailbox.done, timeout=delay)
-        batch, mailbox.frames = mailbox.frames, []
-        return batch, mailbox.done
-
-
 def run_sample(
     request: SampleRequest,
     cache: ModelCache,
@@ -233,21 +140,23 @@ def run_sample(
     served = cache.served(request.model)
     steps = served.pipeline.trajectory(request.num_samples, **request.sampler_options())
     background = data_background(served, request.label_index)
-    field_at = _field_function(served, request.field, request.label_index, request.guidance,
-                               classifier_scale=request.classifier_scale, conditional=request.guidance_kind != "classifier")
-    make_frame = functools.partial(_frame, served, request.sampler, field_at)
-    mailbox = _Mailbox()
-    worker = threading.Thread(
-        target=_sample_into,
-        args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share, served.threads),
-        daemon=True,
-        name=f"sample-{request.model}",
-    )
-    worker.start()
+    field_at = field_function(served, request.field, request.label_index, request.guidance,
+                              classifier_scale=request.classifier_scale, conditional=request.guidance_kind != "classifier")
+    make_frame = functools.partial(canvas_frame, served, request.sampler, field_at)
+    mailbox = Mailbox()
+    job = worker_job(request, served, schedule)
+    if job is None or share is not SHARE or not WORKERS.submit(job, mailbox):
+        thread = threading.Thread(
+            target=sample_into,
+            args=(mailbox, steps, schedule(request.steps), make_frame, request.show_x0, share, served.threads),
+            daemon=True,
+            name=f"sample-{request.model}",
+        )
+        thread.start()
     counts = _Counts()
     try:
         while True:
-            batch, done = _next_batch(mailbox, counts.last_send + send_interval)
+            batch, done = next_batch(mailbox, counts.last_send + send_interval)
             if done:
                 break
             counts.sent(len(batch), start)
@@ -297,7 +206,7 @@ def _final_picture(request: SampleRequest, served: ServedModel, samples: np.ndar
 def _result(
     request: SampleRequest,
     served: ServedModel,
-    mailbox: _Mailbox,
+    mailbox: Mailbox,
     final_message: str,
     run: StoredRun,
     start: float,
@@ -348,9 +257,9 @@ def scrub_message(cache: ModelCache, run: StoredRun | None, position) -> str:
     x = frame.x.astype(np.float32)
     x0 = None if frame.x0 is None else frame.x0.astype(np.float32)
     served = cache.served(run.model)
-    field_at = _field_function(served, run.field, run.label_index, run.guidance,
-                               classifier_scale=run.classifier_scale, conditional=run.conditional)
-    payload = _frame(served, run.sampler, field_at, frame.index, frame.num_steps, frame.t, x, x0)
+    field_at = field_function(served, run.field, run.label_index, run.guidance,
+                              classifier_scale=run.classifier_scale, conditional=run.conditional)
+    payload = canvas_frame(served, run.sampler, field_at, frame.index, frame.num_steps, frame.t, x, x0)
     return frame_message([payload], mode="replace", final=True)
 
 
@@ -361,8 +270,8 @@ def trajectory_gif(cache: ModelCache, run: StoredRun | None, folder: Path = RESU
     pictures = []
     if served.info.kind == "points":
         backdrop = plots.backdrop(served.picture, served.view_limit)
-        field_at = _field_function(served, run.field, run.label_index, run.guidance, encode=False,
-                                   classifier_scale=run.classifier_scale, conditional=run.conditional)
+        field_at = field_function(served, run.field, run.label_index, run.guidance, encode=False,
+                                  classifier_scale=run.classifier_scale, conditional=run.conditional)
         for frame in run.frames:
             raster = backdrop if field_at is None else plots.arrows_raster(backdrop, field_at(frame.t))
             raster = plots.points_raster(frame.x.astype(np.float32), served.view_limit, raster)

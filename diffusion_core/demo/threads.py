@@ -14,6 +14,7 @@ Gradio handler runs, a small network goes faster on one thread than on two
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from collections.abc import Iterator
@@ -32,18 +33,29 @@ def available_cores() -> int:
 class CoreShare:
     """`with share.run(): ...` around each run, `share.sync()` between its steps; see the module docstring."""
 
-    def __init__(self, cores: int | None = None):
+    def __init__(self, cores: int | None = None, counter=None):
         self.cores = max(1, cores if cores is not None else available_cores())
+        # The runs in progress: a multiprocessing Value shared with the sampling workers (`workers`), so
+        # runs in the server and in the workers count alike; a plain count for a share of one process.
+        self.counter = counter
         self._runs = 0
         self._lock = threading.Lock()
         self._cap = threading.local()  # per run (its thread): the most threads its model uses well
 
     @property
     def runs(self) -> int:
-        return self._runs
+        return self.counter.value if self.counter is not None else self._runs
+
+    def _add(self, change: int) -> None:
+        if self.counter is not None:
+            with self.counter.get_lock():
+                self.counter.value += change
+        else:
+            with self._lock:
+                self._runs += change
 
     def threads_per_run(self, runs: int | None = None) -> int:
-        runs = self._runs if runs is None else runs
+        runs = self.runs if runs is None else runs
         return max(1, self.cores // max(1, runs))
 
     def sync(self) -> int:
@@ -58,15 +70,15 @@ class CoreShare:
     def run(self, max_threads: int | None = None) -> Iterator[int]:
         """Count one more run while the block executes; yields the threads this thread starts with.
         `max_threads`: the most this run's model uses well (a small network runs faster on one)."""
-        with self._lock:
-            self._runs += 1
+        self._add(1)
         self._cap.threads = max_threads
         try:
             yield self.sync()
         finally:
             self._cap.threads = None
-            with self._lock:
-                self._runs -= 1
+            self._add(-1)
 
 
-SHARE = CoreShare()  # the process's one share: the app's runs, comparisons and sweeps all count in it
+# The server's one share: the app's runs, comparisons and sweeps all count in it, and so do the sampling
+# workers' runs, through its counter (a spawned worker gets it when it starts).
+SHARE = CoreShare(counter=multiprocessing.get_context("spawn").Value("i", 0))

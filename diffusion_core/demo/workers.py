@@ -1,0 +1,213 @@
+"""Sampling in worker processes: a served run samples in a process's main thread, where OpenMP's threads pay.
+
+Measured (`python -m bench.worker_sampling`, 2 cores): a run in a thread of the web server
+takes 1.5-2.9 times the bare sampling, the same run in a worker process's main thread 1.1-1.25
+times, every step's samples sent back through a pipe included. So the app keeps one worker
+process per core (spawned, never forked from a threaded server), each holding the models it
+has loaded from their checkpoint folders. A run is a job: the worker builds its frames exactly
+as a server thread does (`sampling.sample_job`, in its main thread), a thread of the worker forwards them
+through the pipe as they come, and a thread of the server puts them in the run's mailbox, so
+the streaming generator cannot tell the two paths apart. Stop (the button, a client that goes
+away) reaches the worker through an Event it checks every step. The runs in progress are
+counted in one counter shared by the server and the workers (`threads.CoreShare`).
+
+A run stays in the server's own thread where a worker cannot serve it: a model with no folder
+(a visitor's own, a stand-in), a GPU (no OpenMP to speak of, and one CUDA context is enough),
+ZeroGPU, every worker busy, or workers switched off (DIFFUSION_SAMPLE_WORKERS=0).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from .sampling import Job, new_mailbox, next_batch, sample_job
+
+WORKERS_ENV = "DIFFUSION_SAMPLE_WORKERS"
+POLL_S = 0.02  # how often the server's reader looks for a Stop while no message arrives
+MAX_LOADED = 16  # models a worker keeps loaded (the shipped ones are a few MB each)
+
+
+def workers_wanted(environ: Mapping[str, str] = os.environ, cores: int = 1) -> int:
+    """How many worker processes to keep: DIFFUSION_SAMPLE_WORKERS (0 turns them off), else one per core."""
+    text = environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return cores
+    if not text.isdigit():
+        raise ValueError(f"{WORKERS_ENV} must be a whole number of processes (0: off), got {text!r}")
+    return int(text)
+
+
+class _Worker:
+    """One process and the server's end of its pipe and Stop event."""
+
+    def __init__(self, context, counter, cores: int):
+        self.connection, theirs = context.Pipe()
+        self.stop = context.Event()
+        self.process = context.Process(target=_serve_jobs, args=(theirs, self.stop, counter, cores), daemon=True,
+                                       name="diffusion-sampler")
+        self.process.start()
+        theirs.close()
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+
+class SamplerWorkers:
+    """The pool: `start()` once, then `submit(job, mailbox)` hands a run to an idle worker (False: none is)."""
+
+    def __init__(self, counter, cores: int):
+        self.counter, self.cores = counter, cores
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self.workers: list[_Worker] = []  # every worker started, idle or not
+        self._owner = os.getpid()  # a forked copy of the server (ZeroGPU's runs) cannot use them
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self, processes: int, preload: list[tuple[str, str]] = ()) -> None:
+        """Spawn `processes` workers (once; they import torch in the background, a few seconds), each
+        loading the models of `preload` ((name, folder) pairs) before its first job, so that job does not
+        pay for loading."""
+        with self._lock:
+            if self._started or processes <= 0:
+                return
+            self._started = True
+            context = multiprocessing.get_context("spawn")
+            for _ in range(processes):
+                worker = _Worker(context, self.counter, self.cores)
+                worker.connection.send(("preload", list(preload)))
+                self.workers.append(worker)
+                self._idle.put(worker)
+
+    def submit(self, job: Job, mailbox) -> bool:
+        """Run `job` on an idle worker, its frames, keyframes and end landing in `mailbox`; False when no
+        worker is free (the caller samples in its own thread)."""
+        if os.getpid() != self._owner:
+            return False
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            return False
+        if not worker.alive():
+            return False  # a dead worker is dropped; the run goes in-process
+        worker.stop.clear()
+        worker.connection.send(job)
+        threading.Thread(target=self._receive, args=(worker, mailbox), daemon=True, name="sample-reader").start()
+        return True
+
+    def _receive(self, worker: _Worker, mailbox) -> None:
+        """Move the worker's messages into `mailbox` until the run ends; forward a Stop to the worker."""
+        healthy = True
+        try:
+            while True:
+                if mailbox.stop.is_set():
+                    worker.stop.set()
+                if not worker.connection.poll(POLL_S):
+                    continue
+                kind, *payload = worker.connection.recv()
+                if kind == "frames":
+                    frames, calls = payload
+                    with mailbox.lock:
+                        mailbox.frames.extend(frames)
+                        mailbox.calls = calls
+                        mailbox.lock.notify()
+                    continue
+                keyframes, samples, calls, error = payload
+                with mailbox.lock:
+                    mailbox.keyframes.extend(keyframes)
+                    mailbox.samples, mailbox.calls, mailbox.error = samples, calls, error
+                    mailbox.done, mailbox.finished_at = True, time.perf_counter()
+                    mailbox.lock.notify()
+                return
+        except (EOFError, OSError) as error:  # the worker died mid-run
+            healthy = False
+            with mailbox.lock:
+                mailbox.error = RuntimeError(f"the sampling worker stopped unexpectedly ({error!r}); run again")
+                mailbox.done, mailbox.finished_at = True, time.perf_counter()
+                mailbox.lock.notify()
+        finally:
+            if healthy:
+                self._idle.put(worker)
+
+
+def _serve_jobs(connection, stop, counter, cores: int) -> None:
+    """A worker's main loop: take a job, sample it in this (main) thread, stream it back; until the pipe closes."""
+    import torch
+
+    from .threads import CoreShare
+
+    share = CoreShare(cores, counter=counter)
+    torch.set_num_threads(cores)
+    served: dict[tuple, object] = {}
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        if isinstance(job, tuple) and job[0] == "preload":
+            _preload(served, job[1])
+            continue
+        mailbox = new_mailbox(stop)
+        forwarder = threading.Thread(target=_forward, args=(mailbox, connection), daemon=True)
+        forwarder.start()
+        try:
+            sample_job(job, _served_model(served, job.name, job.folder), mailbox, share)
+        except BaseException as error:  # noqa: BLE001 - a failure to load or start: the run reports it
+            with mailbox.lock:
+                mailbox.error, mailbox.done = error, True
+                mailbox.lock.notify()
+        forwarder.join()
+
+
+def _preload(loaded: dict, models: list[tuple[str, str]]) -> None:
+    """Load each (name, folder) and run two DDIM steps on it, so a first run finds it warm; a model that
+    fails here is left for its run to report."""
+    for name, folder in models:
+        try:
+            served = _served_model(loaded, name, folder)
+            for _step in served.pipeline.trajectory(2, sampler="ddim", steps=2, seed=0):
+                pass
+        except Exception:  # noqa: BLE001 - its run will load it again and say what is wrong
+            continue
+
+
+def _served_model(loaded: dict, name: str, folder: str):
+    """The worker's copy of the model in `folder`, loaded once per version of its weights (the newest
+    MAX_LOADED kept)."""
+    from ..weights.guide import guide_folder
+    from .cache import UNMEASURED_COST, ServedModel, data_picture, describe
+
+    folder = Path(folder)
+    files = sorted([*folder.glob("*.safetensors"), *guide_folder(folder).glob("*.safetensors")])
+    version = tuple(p.stat().st_mtime_ns for p in files)  # the model's weights and its guide's
+    key = (name, str(folder), version)
+    if key not in loaded:
+        from ..weights.pipeline import load_pipeline
+
+        pipeline = load_pipeline(folder, "cpu")
+        info = describe(name, pipeline)
+        while len(loaded) >= MAX_LOADED:
+            loaded.pop(next(iter(loaded)))
+        loaded[key] = ServedModel(pipeline, info, data_picture(info), "", folder, UNMEASURED_COST[info.kind])
+    return loaded[key]
+
+
+def _forward(mailbox, connection) -> None:
+    """The worker's sender: each batch of frames as it comes, then the keyframes, samples and any error."""
+    while True:
+        batch, done = next_batch(mailbox, 0.0)
+        if batch:
+            connection.send(("frames", batch, mailbox.calls))
+        if done:
+            error = mailbox.error
+            try:
+                connection.send(("done", list(mailbox.keyframes), mailbox.samples, mailbox.calls, error))
+            except Exception:  # noqa: BLE001 - an error that cannot be pickled travels as its words
+                connection.send(("done", list(mailbox.keyframes), mailbox.samples, mailbox.calls,
+                                 RuntimeError(str(error))))
+            return

@@ -1,0 +1,102 @@
+"""Runs sampled in worker processes (demo/workers.py): the same samples, Stop, a dying worker, the shared core count."""
+
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from diffusion_core.demo import live
+from diffusion_core.demo.cache import ModelCache
+from diffusion_core.demo.requests import input_values, validate_request
+from diffusion_core.demo.threads import SHARE
+from diffusion_core.demo.workers import SamplerWorkers, workers_wanted
+
+pytestmark = pytest.mark.skipif(not (live.ModelCache().root / "moons" / "model.safetensors").is_file(),
+                                reason="needs the shipped moons checkpoint")
+
+
+@pytest.fixture(scope="module")
+def cache():
+    cache = ModelCache()
+    cache.preload()
+    return cache
+
+
+@pytest.fixture(scope="module")
+def pool(cache):
+    """A pool of its own for this module, standing in for the app's (live.WORKERS)."""
+    workers = SamplerWorkers(SHARE.counter, SHARE.cores)
+    workers.start(2, [("moons", str(cache.folder("moons")))])
+    previous, live.WORKERS = live.WORKERS, workers
+    yield workers
+    live.WORKERS = previous
+
+
+def request(cache, **values):
+    return validate_request(cache, *input_values({"model": "moons", "num_samples": 500, **values}))
+
+
+def run(cache, **values):
+    *_, result = live.run_sample(request(cache, **values), cache)
+    return result
+
+
+def test_a_run_in_a_worker_draws_what_the_same_seed_draws_in_process(cache, pool):
+    submitted = []
+    original = pool.submit
+    pool.submit = lambda job, mailbox: submitted.append(job.name) or original(job, mailbox)
+    try:
+        result = run(cache, sampler="ddim", steps=20, class_name="upper moon", guidance=2.0, seed=11, show_x0=True)
+    finally:
+        del pool.submit
+    assert submitted == ["moons"]
+    bare = cache.served("moons").pipeline.generate(500, sampler="ddim", steps=20, label=0, guidance=2.0, seed=11)
+    assert torch.allclose(torch.from_numpy(result.samples), bare, atol=1e-6)
+    assert result.summary["model_calls"] == 20 and result.keyframes == len(result.run.frames) > 0
+    assert result.run.frames[-1].x0 is not None  # the guess travels back with the keyframes
+
+
+def test_stop_reaches_the_worker_and_frees_it_for_the_next_run(cache, pool):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
+    next(stream)  # the first frames have arrived: the worker is sampling
+    start = time.perf_counter()
+    stream.close()  # Stop, or a visitor who left
+    result = run(cache, sampler="ddim", steps=5)  # gets a worker again: the stopped one is free at once
+    assert result.summary["sampling_s"] < 5 and time.perf_counter() - start < 5
+    assert result.samples.shape == (500, 2)
+
+
+def test_the_runs_in_workers_count_in_the_servers_core_share(cache, pool):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
+    next(stream)
+    try:
+        assert SHARE.runs == 1  # counted by the worker, seen by the server
+    finally:
+        stream.close()
+    deadline = time.time() + 5
+    while SHARE.runs and time.time() < deadline:
+        time.sleep(0.02)
+    assert SHARE.runs == 0
+
+
+def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs(cache, pool):
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
+    next(stream)
+    for worker in pool.workers:  # the busy one among them: killing the idle one too changes nothing here
+        os.kill(worker.process.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="the sampling worker stopped unexpectedly"):
+        for _ in stream:
+            pass
+    assert run(cache, sampler="ddim", steps=5).samples.shape == (500, 2)  # in-process, or on a live worker
+
+
+@pytest.mark.parametrize("value, expected", [("", 2), ("0", 0), ("3", 3)])
+def test_the_number_of_workers_follows_the_environment(value, expected):
+    assert workers_wanted({"DIFFUSION_SAMPLE_WORKERS": value}, cores=2) == expected
+
+
+def test_a_bad_number_of_workers_is_refused_naming_the_setting():
+    with pytest.raises(ValueError, match="DIFFUSION_SAMPLE_WORKERS must be a whole number of processes"):
+        workers_wanted({"DIFFUSION_SAMPLE_WORKERS": "many"}, cores=2)
