@@ -29,9 +29,18 @@ def pool(cache):
     """A pool of its own for this module, standing in for the app's (live.WORKERS)."""
     workers = SamplerWorkers(SHARE.counter, SHARE.cores)
     workers.start(2, [("moons", str(cache.folder("moons")))])
+    for worker in workers.workers:  # until a worker has loaded its models, runs stay in the server
+        assert worker.ready.wait(timeout=120)
     previous, live.WORKERS = live.WORKERS, workers
     yield workers
     live.WORKERS = previous
+
+
+def all_idle(pool, timeout=10.0) -> bool:
+    deadline = time.time() + timeout
+    while pool._idle.qsize() < len(pool.workers) and time.time() < deadline:
+        time.sleep(0.02)
+    return pool._idle.qsize() == len(pool.workers)
 
 
 def request(cache, **values):
@@ -69,6 +78,7 @@ def test_stop_reaches_the_worker_and_frees_it_for_the_next_run(cache, pool):
 
 
 def test_the_runs_in_workers_count_in_the_servers_core_share(cache, pool):
+    assert all_idle(pool) and SHARE.runs == 0  # a stopped run before has ended its count
     stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)
     try:
@@ -82,8 +92,10 @@ def test_the_runs_in_workers_count_in_the_servers_core_share(cache, pool):
 
 
 def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs(cache, pool):
+    assert all_idle(pool)  # the runs before have handed their workers back
     stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)
+    assert pool._idle.qsize() == len(pool.workers) - 1  # this run is in a worker
     for worker in pool.workers:  # the busy one among them: killing the idle one too changes nothing here
         os.kill(worker.process.pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="the sampling worker stopped unexpectedly"):

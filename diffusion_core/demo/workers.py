@@ -18,6 +18,7 @@ ZeroGPU, every worker busy, or workers switched off (DIFFUSION_SAMPLE_WORKERS=0)
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import queue
@@ -49,8 +50,9 @@ class _Worker:
     def __init__(self, context, counter, cores: int):
         self.connection, theirs = context.Pipe()
         self.stop = context.Event()
-        self.process = context.Process(target=_serve_jobs, args=(theirs, self.stop, counter, cores), daemon=True,
-                                       name="diffusion-sampler")
+        self.ready = context.Event()  # set once it has loaded its models: until then runs stay in the server
+        self.process = context.Process(target=_serve_jobs, args=(theirs, self.stop, self.ready, counter, cores),
+                                       daemon=True, name="diffusion-sampler")
         self.process.start()
         theirs.close()
 
@@ -77,12 +79,20 @@ class SamplerWorkers:
             if self._started or processes <= 0:
                 return
             self._started = True
+            atexit.register(self.close)
             context = multiprocessing.get_context("spawn")
             for _ in range(processes):
                 worker = _Worker(context, self.counter, self.cores)
                 worker.connection.send(("preload", list(preload)))
                 self.workers.append(worker)
                 self._idle.put(worker)
+
+    def close(self) -> None:
+        """Ask every worker to finish (at exit): each ends its loop when its pipe closes."""
+        for worker in self.workers:
+            worker.connection.close()
+        for worker in self.workers:
+            worker.process.join(timeout=2)
 
     def submit(self, job: Job, mailbox) -> bool:
         """Run `job` on an idle worker, its frames, keyframes and end landing in `mailbox`; False when no
@@ -95,6 +105,9 @@ class SamplerWorkers:
             return False
         if not worker.alive():
             return False  # a dead worker is dropped; the run goes in-process
+        if not worker.ready.is_set():
+            self._idle.put(worker)  # still loading its models (the first seconds after start)
+            return False
         worker.stop.clear()
         worker.connection.send(job)
         threading.Thread(target=self._receive, args=(worker, mailbox), daemon=True, name="sample-reader").start()
@@ -135,7 +148,7 @@ class SamplerWorkers:
                 self._idle.put(worker)
 
 
-def _serve_jobs(connection, stop, counter, cores: int) -> None:
+def _serve_jobs(connection, stop, ready, counter, cores: int) -> None:
     """A worker's main loop: take a job, sample it in this (main) thread, stream it back; until the pipe closes."""
     import torch
 
@@ -151,6 +164,7 @@ def _serve_jobs(connection, stop, counter, cores: int) -> None:
             return
         if isinstance(job, tuple) and job[0] == "preload":
             _preload(served, job[1])
+            ready.set()
             continue
         mailbox = new_mailbox(stop)
         forwarder = threading.Thread(target=_forward, args=(mailbox, connection), daemon=True)
