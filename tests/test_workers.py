@@ -104,11 +104,31 @@ def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs
     assert run(cache, sampler="ddim", steps=5).samples.shape == (500, 2)  # in-process, or on a live worker
 
 
-@pytest.mark.parametrize("value, expected", [("", 2), ("0", 0), ("3", 3)])
+@pytest.mark.parametrize("value, expected", [("", 0), ("auto", 2), ("0", 0), ("3", 3)])
 def test_the_number_of_workers_follows_the_environment(value, expected):
     assert workers_wanted({"DIFFUSION_SAMPLE_WORKERS": value}, cores=2) == expected
 
 
 def test_a_bad_number_of_workers_is_refused_naming_the_setting():
-    with pytest.raises(ValueError, match="DIFFUSION_SAMPLE_WORKERS must be a whole number of processes"):
+    with pytest.raises(ValueError, match="DIFFUSION_SAMPLE_WORKERS must be 'auto' or a whole number of processes"):
         workers_wanted({"DIFFUSION_SAMPLE_WORKERS": "many"}, cores=2)
+
+
+def test_a_worker_that_falls_silent_mid_run_fails_the_run_instead_of_hanging_it(cache, monkeypatch):
+    from diffusion_core.demo import workers as workers_module
+
+    pool = SamplerWorkers(SHARE.counter, SHARE.cores)
+    pool.start(1, [("moons", str(cache.folder("moons")))])
+    assert pool.workers[0].ready.wait(timeout=120)
+    monkeypatch.setattr(workers_module, "STALL_S", 0.5)
+    monkeypatch.setattr(live, "WORKERS", pool)
+    stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
+    next(stream)
+    os.kill(pool.workers[0].process.pid, signal.SIGSTOP)  # alive, but silent
+    try:
+        with pytest.raises(RuntimeError, match="no word from it for 0 s"):
+            for _ in stream:
+                pass
+    finally:
+        os.kill(pool.workers[0].process.pid, signal.SIGCONT)
+    assert not pool.workers[0].alive() or pool._idle.qsize() == 0  # the stuck worker takes no more runs
