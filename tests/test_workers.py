@@ -10,7 +10,7 @@ import torch
 from diffusion_core.demo import live
 from diffusion_core.demo.cache import ModelCache
 from diffusion_core.demo.requests import input_values, validate_request
-from diffusion_core.demo.threads import SHARE
+from diffusion_core.demo.threads import SHARE, shared_counter
 from diffusion_core.demo.workers import SamplerWorkers, workers_wanted
 
 pytestmark = pytest.mark.skipif(not (live.ModelCache().root / "moons" / "model.safetensors").is_file(),
@@ -101,6 +101,7 @@ def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs
     with pytest.raises(RuntimeError, match="the sampling worker stopped unexpectedly"):
         for _ in stream:
             pass
+    assert SHARE.runs == 0  # the killed worker's count is cleared: the cores are not kept for a dead run
     assert run(cache, sampler="ddim", steps=5).samples.shape == (500, 2)  # in-process, or on a live worker
 
 
@@ -117,7 +118,7 @@ def test_a_bad_number_of_workers_is_refused_naming_the_setting():
 def test_a_worker_that_falls_silent_mid_run_fails_the_run_instead_of_hanging_it(cache, monkeypatch):
     from diffusion_core.demo import workers as workers_module
 
-    pool = SamplerWorkers(SHARE.counter, SHARE.cores)
+    pool = SamplerWorkers(shared_counter(), SHARE.cores)  # its own counter: slot 1 is the module pool's
     pool.start(1, [("moons", str(cache.folder("moons")))])
     assert pool.workers[0].ready.wait(timeout=120)
     monkeypatch.setattr(workers_module, "STALL_S", 0.5)

@@ -23,6 +23,14 @@ from contextlib import contextmanager
 import torch
 
 
+MAX_PROCESSES = 17  # the server and up to 16 sampling workers, one counter slot each
+
+
+def shared_counter(processes: int = MAX_PROCESSES):
+    """A run counter of one slot per process, in shared memory without a lock (see `CoreShare`)."""
+    return multiprocessing.get_context("spawn").Array("i", processes, lock=False)
+
+
 def available_cores() -> int:
     """The cores this process may run on (its affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -33,25 +41,26 @@ def available_cores() -> int:
 class CoreShare:
     """`with share.run(): ...` around each run, `share.sync()` between its steps; see the module docstring."""
 
-    def __init__(self, cores: int | None = None, counter=None):
+    def __init__(self, cores: int | None = None, counter=None, slot: int = 0):
         self.cores = max(1, cores if cores is not None else available_cores())
-        # The runs in progress: a multiprocessing Value shared with the sampling workers (`workers`), so
-        # runs in the server and in the workers count alike; a plain count for a share of one process.
-        self.counter = counter
+        # The runs in progress: with `counter` (a lock-free shared array, `shared_counter`), each process
+        # counts its own runs in its own `slot` and all of them read the sum, so runs in the server and
+        # in the sampling workers count alike, and a worker killed mid-count holds no lock anyone waits
+        # on; without one, a plain count for a share of one process.
+        self.counter, self.slot = counter, slot
         self._runs = 0
         self._lock = threading.Lock()
         self._cap = threading.local()  # per run (its thread): the most threads its model uses well
 
     @property
     def runs(self) -> int:
-        return self.counter.value if self.counter is not None else self._runs
+        return sum(self.counter) if self.counter is not None else self._runs
 
     def _add(self, change: int) -> None:
-        if self.counter is not None:
-            with self.counter.get_lock():
-                self.counter.value += change
-        else:
-            with self._lock:
+        with self._lock:
+            if self.counter is not None:
+                self.counter[self.slot] += change  # only this process writes its slot
+            else:
                 self._runs += change
 
     def threads_per_run(self, runs: int | None = None) -> int:
@@ -81,4 +90,4 @@ class CoreShare:
 
 # The server's one share: the app's runs, comparisons and sweeps all count in it, and so do the sampling
 # workers' runs, through its counter (a spawned worker gets it when it starts).
-SHARE = CoreShare(counter=multiprocessing.get_context("spawn").Value("i", 0))
+SHARE = CoreShare(counter=shared_counter())

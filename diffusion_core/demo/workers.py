@@ -55,11 +55,12 @@ def workers_wanted(environ: Mapping[str, str] = os.environ, cores: int = 1) -> i
 class _Worker:
     """One process and the server's end of its pipe and Stop event."""
 
-    def __init__(self, context, counter, cores: int):
+    def __init__(self, context, counter, slot: int, cores: int):
+        self.counter, self.slot = counter, slot
         self.connection, theirs = context.Pipe()
         self.stop = context.Event()
         self.ready = context.Event()  # set once it has loaded its models: until then runs stay in the server
-        self.process = context.Process(target=_serve_jobs, args=(theirs, self.stop, self.ready, counter, cores),
+        self.process = context.Process(target=_serve_jobs, args=(theirs, self.stop, self.ready, counter, slot, cores),
                                        daemon=True, name="diffusion-sampler")
         self.process.start()
         theirs.close()
@@ -89,8 +90,8 @@ class SamplerWorkers:
             self._started = True
             atexit.register(self.close)
             context = multiprocessing.get_context("spawn")
-            for _ in range(processes):
-                worker = _Worker(context, self.counter, self.cores)
+            for slot in range(1, min(processes, len(self.counter) - 1) + 1):  # slot 0 is the server's
+                worker = _Worker(context, self.counter, slot, self.cores)
                 worker.connection.send(("preload", list(preload)))
                 self.workers.append(worker)
                 self._idle.put(worker)
@@ -155,18 +156,19 @@ class SamplerWorkers:
                 mailbox.done, mailbox.finished_at = True, time.perf_counter()
                 mailbox.lock.notify()
             worker.process.kill()  # its pipe may hold half a message: it takes no more runs
+            worker.counter[worker.slot] = 0  # a run it counted and never ended
         finally:
             if healthy:
                 self._idle.put(worker)
 
 
-def _serve_jobs(connection, stop, ready, counter, cores: int) -> None:
+def _serve_jobs(connection, stop, ready, counter, slot: int, cores: int) -> None:
     """A worker's main loop: take a job, sample it in this (main) thread, stream it back; until the pipe closes."""
     import torch
 
     from .threads import CoreShare
 
-    share = CoreShare(cores, counter=counter)
+    share = CoreShare(cores, counter=counter, slot=slot)
     torch.set_num_threads(cores)
     served: dict[tuple, object] = {}
     while True:
