@@ -135,13 +135,19 @@ def training_batches(args: argparse.Namespace):
     """The `Trainer` batch source of a dataset: fresh toy points, or the EMNIST training part."""
     if args.dataset != "emnist":
         return lambda n, generator: draw_toy(args.dataset, n, generator)
-    if not args.data_dir:
-        raise CLIError("train emnist needs --data-dir, the folder holding the EMNIST ByClass gzip files")
-    data = load_emnist(args.data_dir, "byclass")
-    # split_indices' default split; its held-out 10% is never trained on and judges the model in `eval`.
-    train_rows, _ = split_indices(len(data.labels))
+    data, train_rows, _ = emnist_split(args.data_dir, args.command)
     print(f"EMNIST ByClass: training on {len(train_rows)} of {len(data.labels)} images")
     return batch_source(data.images[train_rows], data.labels[train_rows])
+
+
+def emnist_split(data_dir: str | None, command: str):
+    """(EMNIST ByClass, its training rows, its held-out rows): split_indices' default split, whose held-out
+    10% is never trained on and judges the model in `eval`."""
+    if not data_dir:
+        raise CLIError(f"{command} emnist needs --data-dir, the folder holding the EMNIST ByClass gzip files")
+    data = load_emnist(data_dir, "byclass")
+    train_rows, held_rows = split_indices(len(data.labels))
+    return data, train_rows, held_rows
 
 
 def describe_architecture(config: CheckpointConfig) -> dict:
@@ -323,13 +329,12 @@ def run_train_guide(args: argparse.Namespace, command: str) -> Path:
     config = load_config(folder)
     if config.dataset not in DATASETS:
         raise CLIError(f"train-guide knows the shipped data sets ({', '.join(DATASETS)}), not {config.dataset!r}")
-    data = argparse.Namespace(dataset=config.dataset, data_dir=args.data_dir)
-    batches = training_batches(data)
-    if config.dataset == "emnist":
-        emnist = load_emnist(args.data_dir, "byclass")
-        _, held_rows = split_indices(len(emnist.labels))
+    if config.dataset == "emnist":  # read once: the training part to learn from, 2000 held-out images to measure
+        emnist, train_rows, held_rows = emnist_split(args.data_dir, args.command)
+        batches = batch_source(emnist.images[train_rows], emnist.labels[train_rows])
         held_out = (emnist.images[held_rows[:2000]], emnist.labels[held_rows[:2000]])
     else:
+        batches = training_batches(argparse.Namespace(dataset=config.dataset, command=args.command))
         held_out = draw_toy(config.dataset, 4000, torch.Generator().manual_seed(7))
     kind = "points" if len(config.sample_shape) == 1 else "images"
     settings = GUIDE_RECIPES[kind][0]

@@ -213,17 +213,22 @@ def list_checkpoints(root: Path | str) -> list[Path]:
     return sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_diffusion_checkpoint(p))
 
 
-def load_config(folder: Path | str) -> CheckpointConfig:
-    """Read and validate `folder`/config.json."""
+def read_config_json(folder: Path | str, what: str = "checkpoint") -> object:
+    """`folder`/config.json parsed, after its size check; CheckpointError naming a missing, oversized or
+    unreadable file (`what`: the kind of folder, for the message)."""
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing; a checkpoint folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+        raise CheckpointError(f"{path} is missing; a {what} folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
     check_file_size(path, MAX_TEXT_BYTES)
     try:
-        values = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from error
-    return CheckpointConfig.from_dict(values, source=str(path))
+
+
+def load_config(folder: Path | str) -> CheckpointConfig:
+    """Read and validate `folder`/config.json."""
+    return CheckpointConfig.from_dict(read_config_json(folder), source=str(Path(folder) / CONFIG_NAME))
 
 
 def check_file_size(path: Path, limit: int) -> None:
@@ -282,15 +287,20 @@ def load_model(folder: Path | str) -> tuple[FiLMMLP | UNet, CheckpointConfig]:
     """
     folder = Path(folder)
     config = load_config(folder)
-    path = folder / WEIGHTS_NAME
+    model = load_weights_into(config.build_model(), folder / WEIGHTS_NAME)
+    return model.eval(), config
+
+
+def load_weights_into(network: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """Load the safetensors file at `path` into `network` strictly: at most MAX_WEIGHTS_BYTES, the network's
+    names and shapes exactly, only finite values; CheckpointError naming what does not fit."""
     if path.is_file():
         check_file_size(path, MAX_WEIGHTS_BYTES)
     weights = read_safetensors(path)
-    model = config.build_model()
-    check_state_dict(model.state_dict(), weights, str(path))
+    check_state_dict(network.state_dict(), weights, str(path))
     check_finite(weights, str(path))
-    model.load_state_dict(weights)
-    return model.eval(), config
+    network.load_state_dict(weights)
+    return network
 
 
 def load_training_state(folder: Path | str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -25,19 +25,10 @@ from .checkpoint import (
     WEIGHTS_NAME,
     CheckpointConfig,
     CheckpointError,
-    check_file_size,
-    check_finite,
-    check_state_dict,
-    read_safetensors,
+    load_weights_into,
+    read_config_json,
 )
-from .limits import (
-    MAX_TEXT_BYTES,
-    MAX_WEIGHTS_BYTES,
-    check_model_entries,
-    check_parameter_count,
-    check_schedule_entries,
-    shown,
-)
+from .limits import check_model_entries, check_parameter_count, check_schedule_entries, shown
 
 GUIDE_SUFFIX = "-guide"
 GUIDE_KIND = "noise-aware classifier"
@@ -81,13 +72,7 @@ def save_guide(folder: Path | str, network: torch.nn.Module, model: CheckpointCo
 def read_guide_config(folder: Path | str) -> dict:
     """The guide's config.json as a dict, checked to be a guide's; CheckpointError otherwise."""
     path = Path(folder) / CONFIG_NAME
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing; a guide folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
-    check_file_size(path, MAX_TEXT_BYTES)
-    try:
-        values = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path} is not valid JSON: {error}") from error
+    values = read_config_json(folder, "guide")
     if not isinstance(values, dict) or values.get("kind") != GUIDE_KIND:
         raise CheckpointError(f"{path} is not a guide's config (kind must be {GUIDE_KIND!r})")
     return values
@@ -120,13 +105,7 @@ def load_guide(folder: Path | str, model: CheckpointConfig, device: torch.device
         raise CheckpointError(f"{source}: the guide reads samples of shape {config.sample_shape}, the model draws "
                               f"{tuple(model.sample_shape)}")
     path = folder / WEIGHTS_NAME
-    if path.is_file():
-        check_file_size(path, MAX_WEIGHTS_BYTES)
-    weights = read_safetensors(path)
-    network = build_guide(config)
-    check_state_dict(network.state_dict(), weights, str(path))
-    check_finite(weights, str(path))
-    network.load_state_dict(weights)
+    network = load_weights_into(build_guide(config), path)
     check_gradient(network.eval(), config, model, str(path))
     return network.to(device)
 
