@@ -4,6 +4,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,6 +104,19 @@ def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs
             pass
     assert SHARE.runs == 0  # the killed worker's count is cleared: the cores are not kept for a dead run
     assert run(cache, sampler="ddim", steps=5).samples.shape == (500, 2)  # in-process, or on a live worker
+
+
+def test_a_worker_that_died_while_idle_is_dropped_and_the_run_is_served_all_the_same(cache, monkeypatch):
+    pool = SamplerWorkers(shared_counter(), SHARE.cores)  # its own: the module pool's workers stay
+    pool.start(1, [("moons", str(cache.folder("moons")))])
+    worker = pool.workers[0]
+    assert worker.ready.wait(timeout=120)
+    os.kill(worker.process.pid, signal.SIGKILL)
+    monkeypatch.setattr(worker, "alive", lambda: True)  # killed a moment ago: the pool has not seen it die yet
+    monkeypatch.setattr(live, "WORKERS", pool)
+    result = run(cache, sampler="ddim", steps=5)  # handed over, never taken: it goes in-process instead
+    assert result.samples.shape == (500, 2) and np.isfinite(result.samples).all()
+    assert pool._idle.qsize() == 0  # the dead worker is out of the pool: no later run is sent to it
 
 
 @pytest.mark.parametrize("value, expected", [("", 0), ("auto", 2), ("0", 0), ("3", 3)])

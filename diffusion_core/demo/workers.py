@@ -34,6 +34,7 @@ from .sampling import Job, new_mailbox, next_batch, sample_job
 WORKERS_ENV = "DIFFUSION_SAMPLE_WORKERS"
 POLL_S = 0.02  # how often the server's reader looks for a Stop while no message arrives
 STALL_S = 60.0  # a worker silent this long mid-run is taken for stuck: the run fails, the worker is dropped
+TAKE_S = 5.0  # how long a worker may take to say it has a job (it answers at once unless dead or stuck)
 MAX_LOADED = 16  # models a worker keeps loaded (the shipped ones are a few MB each)
 
 
@@ -105,22 +106,44 @@ class SamplerWorkers:
 
     def submit(self, job: Job, mailbox) -> bool:
         """Run `job` on an idle worker, its frames, keyframes and end landing in `mailbox`; False when no
-        worker is free (the caller samples in its own thread)."""
+        worker is free (the caller samples in its own thread).
+
+        A worker has the run only once it says it has taken it: one that died while idle (killed, out
+        of memory) is found here and dropped, and the run goes to the next idle worker or in-process,
+        instead of failing after it was handed to a dead pipe."""
         if os.getpid() != self._owner:
             return False
-        try:
-            worker = self._idle.get_nowait()
-        except queue.Empty:
-            return False
-        if not worker.alive():
-            return False  # a dead worker is dropped; the run goes in-process
-        if not worker.ready.is_set():
-            self._idle.put(worker)  # still loading its models (the first seconds after start)
-            return False
-        worker.stop.clear()
-        worker.connection.send(job)
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return False
+            if not worker.ready.is_set() and worker.alive():
+                self._idle.put(worker)  # still loading its models (the first seconds after start)
+                return False
+            worker.stop.clear()
+            if self._hand_over(worker, job):
+                break
+            self._drop(worker)
         threading.Thread(target=self._receive, args=(worker, mailbox), daemon=True, name="sample-reader").start()
         return True
+
+    @staticmethod
+    def _hand_over(worker: _Worker, job: Job) -> bool:
+        """Send `job` and wait for the worker's word that it took it (False: it is dead or mute)."""
+        if not worker.alive():
+            return False
+        try:
+            worker.connection.send(job)
+            return worker.connection.poll(TAKE_S) and worker.connection.recv() == ("taken",)
+        except (OSError, EOFError):  # a closed or reset pipe: the process is gone
+            return False
+
+    @staticmethod
+    def _drop(worker: _Worker) -> None:
+        """A worker that cannot take runs: end it and clear its count of runs."""
+        worker.process.kill()
+        worker.counter[worker.slot] = 0
 
     def _receive(self, worker: _Worker, mailbox) -> None:
         """Move the worker's messages into `mailbox` until the run ends; forward a Stop to the worker."""
@@ -155,8 +178,7 @@ class SamplerWorkers:
                 mailbox.error = RuntimeError(f"the sampling worker stopped unexpectedly ({error!r}); run again")
                 mailbox.done, mailbox.finished_at = True, time.perf_counter()
                 mailbox.lock.notify()
-            worker.process.kill()  # its pipe may hold half a message: it takes no more runs
-            worker.counter[worker.slot] = 0  # a run it counted and never ended
+            self._drop(worker)  # its pipe may hold half a message: it takes no more runs
         finally:
             if healthy:
                 self._idle.put(worker)
@@ -180,6 +202,7 @@ def _serve_jobs(connection, stop, ready, counter, slot: int, cores: int) -> None
             _preload(served, job[1])
             ready.set()
             continue
+        connection.send(("taken",))
         mailbox = new_mailbox(stop)
         forwarder = threading.Thread(target=_forward, args=(mailbox, connection), daemon=True)
         forwarder.start()
