@@ -329,6 +329,10 @@ function receive(text) {
   }
   const frames = message.frames || [];
   frames.forEach((frame, i) => queue.push(message.final && i === frames.length - 1 ? { ...frame, final: true } : frame));
+  if (message.final && !frames.length) {  // the end alone: the frame it ends on is queued or already painted
+    if (queue.length) queue[queue.length - 1] = { ...queue[queue.length - 1], final: true };
+    else stats.finalPainted = true;
+  }
   stats.received += frames.length;
   if (frames.length) frameGapMs = Math.min(messageGapMs / (queue.length || 1), MAX_GAP_MS);
   if (!raf && queue.length) raf = requestAnimationFrame(tick);

@@ -1,5 +1,6 @@
 """Runs sampled in worker processes (demo/workers.py): the same samples, Stop, a dying worker, the shared core count."""
 
+import json
 import os
 import signal
 import time
@@ -68,6 +69,18 @@ def test_a_run_in_a_worker_draws_what_the_same_seed_draws_in_process(cache, pool
     assert result.run.frames[-1].x0 is not None  # the guess travels back with the keyframes
 
 
+@pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("ddpm", 100)])
+def test_a_run_in_a_worker_ends_with_a_message_that_carries_its_last_frame(cache, pool, sampler, steps):
+    # Sent at once (no pacing), each batch is a message: the end must not come after the last frame went out
+    # in a message of its own, or the canvas is told "final" with nothing to paint and never says the run ended.
+    for _ in range(3):
+        *updates, result = live.run_sample(request(cache, sampler=sampler, steps=steps), cache, send_interval=0.0)
+        final = json.loads(result.message)
+        assert final["final"] and final["frames"], f"{len(updates)} messages before an empty final one"
+        assert final["frames"][-1]["index"] == steps - 1
+        assert all(json.loads(update.message)["frames"][-1]["index"] < steps - 1 for update in updates)
+
+
 def test_stop_reaches_the_worker_and_frees_it_for_the_next_run(cache, pool):
     stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)  # the first frames have arrived: the worker is sampling
@@ -119,7 +132,7 @@ def test_a_worker_that_died_while_idle_is_dropped_and_the_run_is_served_all_the_
     assert pool._idle.qsize() == 0  # the dead worker is out of the pool: no later run is sent to it
 
 
-@pytest.mark.parametrize("value, expected", [("", 0), ("auto", 2), ("0", 0), ("3", 3)])
+@pytest.mark.parametrize("value, expected", [("", 2), ("auto", 2), (" AUTO ", 2), ("0", 0), ("3", 3)])
 def test_the_number_of_workers_follows_the_environment(value, expected):
     assert workers_wanted({"DIFFUSION_SAMPLE_WORKERS": value}, cores=2) == expected
 

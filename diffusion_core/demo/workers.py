@@ -13,8 +13,8 @@ counted in one counter shared by the server and the workers (`threads.CoreShare`
 
 A run stays in the server's own thread where a worker cannot serve it: a model with no folder
 (a visitor's own, a stand-in), a GPU (no OpenMP to speak of, and one CUDA context is enough),
-ZeroGPU, every worker busy, or workers off: they are on with DIFFUSION_SAMPLE_WORKERS=auto (one per
-core) or a number, off by default until a stall seen once in the browser tests is understood.
+ZeroGPU, every worker busy, or workers off (DIFFUSION_SAMPLE_WORKERS=0; the default, "auto", keeps
+one per core).
 """
 
 from __future__ import annotations
@@ -39,14 +39,10 @@ MAX_LOADED = 16  # models a worker keeps loaded (the shipped ones are a few MB e
 
 
 def workers_wanted(environ: Mapping[str, str] = os.environ, cores: int = 1) -> int:
-    """How many worker processes to keep: DIFFUSION_SAMPLE_WORKERS ("auto": one per core), else none.
-
-    Off by default for now: in one run of the browser tests in about five a run in a worker
-    stalled until its test gave up, and the cause is not found yet (issue 15)."""
+    """How many worker processes to keep: DIFFUSION_SAMPLE_WORKERS, a number (0: off, every run in the
+    server) or "auto", the default: one per core."""
     text = environ.get(WORKERS_ENV, "").strip().lower()
-    if not text:
-        return 0
-    if text == "auto":
+    if text in ("", "auto"):
         return cores
     if not text.isdigit():
         raise ValueError(f"{WORKERS_ENV} must be 'auto' or a whole number of processes (0: off), got {text!r}")
@@ -165,8 +161,9 @@ class SamplerWorkers:
                         mailbox.calls = calls
                         mailbox.lock.notify()
                     continue
-                keyframes, samples, calls, error = payload
-                with mailbox.lock:
+                frames, keyframes, samples, calls, error = payload
+                with mailbox.lock:  # the last frames and the end together, as in-process: the final message has them
+                    mailbox.frames.extend(frames)
                     mailbox.keyframes.extend(keyframes)
                     mailbox.samples, mailbox.calls, mailbox.error = samples, calls, error
                     mailbox.done, mailbox.finished_at = True, time.perf_counter()
@@ -249,15 +246,17 @@ def _served_model(loaded: dict, name: str, folder: str):
 
 
 def _forward(mailbox, connection) -> None:
-    """The worker's sender: each batch of frames as it comes, then the keyframes, samples and any error."""
+    """The worker's sender: each batch of frames as it comes, then the last batch in one message with
+    the keyframes, samples and any error (sent apart, the server could stream the last frame before it
+    heard the run end, and the run's final message would have no frame to mark final)."""
     while True:
         batch, done = next_batch(mailbox, 0.0)
-        if batch:
+        if not done:
             connection.send(("frames", batch, mailbox.calls))
-        if done:
-            error = mailbox.error
-            if error is not None:  # in plain classes: one the server cannot rebuild would end its reader
-                error = (RequestError(str(error), error.field) if isinstance(error, RequestError)
-                         else RuntimeError(f"{type(error).__name__}: {error}"))
-            connection.send(("done", list(mailbox.keyframes), mailbox.samples, mailbox.calls, error))
-            return
+            continue
+        error = mailbox.error
+        if error is not None:  # in plain classes: one the server cannot rebuild would end its reader
+            error = (RequestError(str(error), error.field) if isinstance(error, RequestError)
+                     else RuntimeError(f"{type(error).__name__}: {error}"))
+        connection.send(("done", batch, list(mailbox.keyframes), mailbox.samples, mailbox.calls, error))
+        return
