@@ -176,7 +176,7 @@ def build_demo(cache: ModelCache, allow_load: bool = False) -> gr.Blocks:
         linked = [ui["controls"][name] for name in LINK_PARAMETERS]
         demo.load(handlers.from_link, None, linked, api_visibility="private", show_progress="hidden", queue=False)
     handlers.bind(demo)
-    server.queue(demo)
+    server.queue(demo, workers=live.WORKERS.running)
     return demo
 
 

@@ -4,7 +4,10 @@ Serves app.py in a child process on 127.0.0.1 (as `python app.py` would, on the
 shipped checkpoints), then
 for each case calls /sample from this process through two clients:
   http           - Gradio's HTTP API (POST /gradio_api/call/sample, then its event
-                   stream), read as it arrives, as a browser or curl sees the app
+                   stream), read as it arrives, with a session hash as a browser tab
+                   sends (one for every call: Gradio keeps that session's state)
+  http-no-session - the same without one, as curl calls it: Gradio builds a new session
+                   state for each call
   gradio_client  - the Python client, which polls its message queue every 50 ms,
                    so it adds up to 50 ms per wait to what the app itself takes
 and prints medians over repeats of
@@ -17,7 +20,7 @@ and prints medians over repeats of
 Targets on 2 CPU cores: first ≤ 0.3 s (2D), ≤ 0.5 s (EMNIST); moons DDPM-1000 on 2000
 points ≤ 3 s end to end; EMNIST 16 characters ≤ 4 s; ratio ≤ 1.3.
 
-    python -m bench.app_latency [--repeats 3]     # from the repository root
+    python -m bench.app_latency [--repeats 3] [--case EMNIST] [--clients http]     # from the repository root
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from diffusion_core.demo.admission import ADMISSION_SPACING_S
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -86,14 +91,19 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 180) -> No
     raise SystemExit(f"the app did not answer at {url} within {timeout} s")
 
 
-def timed_http(http, url: str, request) -> tuple[float, float, dict]:
+def timed_http(http, url: str, request, session: str | None = None) -> tuple[float, float, dict]:
     """One /sample call through Gradio's HTTP API on the open connection `http` (an httpx.Client):
-    POST the inputs, then read the event stream as it arrives."""
+    POST the inputs, then read the event stream as it arrives.
+
+    `session`: the session hash a browser tab sends with every run. Without one, Gradio builds a
+    fresh session state (every component's config, ~8 ms here) for the call and again for its validator;
+    a page builds it once."""
     call = f"{url}gradio_api/call/sample"
     start = time.perf_counter()
     first = event = None
     values = [*request, False, "off", "classifier-free", 0.0, "default"]  # the x̂0 and field views off, no classifier
-    event_id = http.post(call, json={"data": values}).json()["event_id"]
+    body = {"data": values} if session is None else {"data": values, "session_hash": session}
+    event_id = http.post(call, json=body).json()["event_id"]
     with http.stream("GET", f"{call}/{event_id}") as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):
@@ -142,6 +152,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--case", default="", help="only the cases whose label contains this text")
+    parser.add_argument("--clients", default="http,http-no-session,gradio_client",
+                        help="which clients, comma-separated (default: all three)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -158,14 +171,19 @@ def main() -> None:
         wait_until_up(url, child)
         client = Client(url, verbose=False)
         http = httpx.Client(timeout=120)  # one connection for every call, as a browser keeps one
-        clients = {"http": lambda request: timed_http(http, url, request),
+        clients = {"http": lambda request: timed_http(http, url, request, session="bench-page"),
+                   "http-no-session": lambda request: timed_http(http, url, request),
                    "gradio_client": lambda request: timed_client(client, request)}
         cache = bench_cache()
         load = os.getloadavg()[0]
         print(f"{os.cpu_count()} CPUs, load average {load:.1f}; medians of {args.repeats}\n")
-        print(f"{'case':<32}{'client':<15}{'first s':>8}{'final s':>9}{'final range':>13}{'bare s':>8}"
+        print(f"{'case':<32}{'client':<17}{'first s':>8}{'final s':>9}{'final range':>13}{'bare s':>8}"
               f"{'ratio':>7}{'extra ms':>9}{'frames':>7}{'msgs':>5}")
+        wanted = {name.strip() for name in args.clients.split(",")}
+        clients = {name: timed for name, timed in clients.items() if name in wanted}
         for label, model, sampler, steps, eta, class_name, guidance, n in CASES:
+            if args.case.lower() not in label.lower():
+                continue
             if class_name is None:
                 class_name = cache.info(model).class_names[0]
             request = (model, sampler, steps, eta, class_name, guidance, n, 0)
@@ -173,6 +191,7 @@ def main() -> None:
                 timed(request)  # warm-up: first calls pay for lazy imports and caches
                 rows, bares = [], []
                 for _ in range(args.repeats):  # interleaved, so load drift hits both alike
+                    time.sleep(ADMISSION_SPACING_S)  # the app admits a run 50 ms after the last at the soonest
                     rows.append(timed(request))
                     bares.append(bare_seconds(cache, request))
                 first = statistics.median(r[0] for r in rows)
@@ -180,7 +199,7 @@ def main() -> None:
                 bare = statistics.median(bares)
                 summary = rows[-1][2]
                 spread = f"{min(r[1] for r in rows):.2f}-{max(r[1] for r in rows):.2f}"
-                print(f"{label:<32}{name:<15}{first:>8.3f}{final:>9.3f}{spread:>13}{bare:>8.3f}"
+                print(f"{label:<32}{name:<17}{first:>8.3f}{final:>9.3f}{spread:>13}{bare:>8.3f}"
                       f"{final / bare:>7.2f}{1e3 * (final - bare):>9.0f}{summary['frames_sent']:>7}"
                       f"{summary['messages_sent']:>5}")
     finally:

@@ -69,6 +69,19 @@ def test_a_run_in_a_worker_draws_what_the_same_seed_draws_in_process(cache, pool
     assert result.run.frames[-1].x0 is not None  # the guess travels back with the keyframes
 
 
+def test_the_worker_measures_the_quality_meter_and_it_matches_the_servers(cache, pool, monkeypatch):
+    from diffusion_core.demo.quality import quality_figures
+
+    def not_here(*args):
+        raise AssertionError("the server measured the meter of a run a worker sampled")
+
+    monkeypatch.setattr(live, "quality_figures", not_here)
+    result = run(cache, sampler="ddim", steps=10, class_name="upper moon", guidance=1.0, seed=5)
+    expected = quality_figures(cache.info("moons"), 0, result.samples)
+    assert result.summary["quality"] == expected and set(expected) == {"sw_ratio", "strays", "class_conformity"}
+    assert 0.0 < result.summary["sampling_s"] <= result.summary["elapsed_s"]  # the worker's end, on the server's clock
+
+
 @pytest.mark.parametrize("sampler, steps", [("ddim", 5), ("ddpm", 100)])
 def test_a_run_in_a_worker_ends_with_a_message_that_carries_its_last_frame(cache, pool, sampler, steps):
     # Sent at once (no pacing), each batch is a message: the end must not come after the last frame went out

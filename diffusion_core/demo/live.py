@@ -144,7 +144,7 @@ def run_sample(
                               classifier_scale=request.classifier_scale, conditional=request.guidance_kind != "classifier")
     make_frame = functools.partial(canvas_frame, served, request.sampler, field_at)
     mailbox = Mailbox()
-    job = worker_job(request, served, schedule)
+    job = worker_job(request, served, schedule, cache.root / JUDGE_NAME)
     if job is None or share is not SHARE or not WORKERS.submit(job, mailbox):
         thread = threading.Thread(
             target=sample_into,
@@ -238,7 +238,8 @@ def _result(
         "first_frame_s": round(counts.first_frame_s if counts.first_frame_s is not None else sampling_s, 4),
         "frames_sent": counts.frames,
         "messages_sent": counts.messages,
-        "quality": quality_figures(info, request.label_index, samples, judge_folder),
+        "quality": (mailbox.quality if mailbox.quality_known
+                    else quality_figures(info, request.label_index, samples, judge_folder)),
         "run_id": run.run_id,
     }
     return RunResult(run, info, samples, final_message, figure, grid, summary, len(mailbox.keyframes))

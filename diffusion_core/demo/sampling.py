@@ -40,6 +40,7 @@ class Job:
     classifier_scale: float
     conditional: bool
     sampler: str
+    judge_folder: str | None = None  # the classifier the quality meter reads characters with
 
 
 def canvas_frame(
@@ -92,6 +93,8 @@ class Mailbox:
     finished_at: float = 0.0
     calls: int = 0  # network evaluations so far (NFE; CFG's batched pair counts once)
     stop: threading.Event = field(default_factory=threading.Event)
+    quality: dict | None = None  # the quality meter, where a worker measured it (`quality_known`)
+    quality_known: bool = False
 
 
 def sample_into(
@@ -124,11 +127,13 @@ def sample_into(
                             last.index, last.num_steps, last.t, x.astype(np.float16),
                             None if x0 is None else x0.astype(np.float16),
                         ))
+                    waiting = not mailbox.frames  # `next_batch` waits for a first frame, then for the end
                     mailbox.frames.append(frame)
                     if last.index == last.num_steps - 1:
                         # The last frame and "done" arrive together, so the final message carries it.
                         mailbox.samples, mailbox.done, mailbox.finished_at = x, True, time.perf_counter()
-                    mailbox.lock.notify()
+                    if waiting or mailbox.done:  # no wake-up per step for a reader that only waits for the end
+                        mailbox.lock.notify()
     except BaseException as error:  # noqa: BLE001 - handed to the generator, which re-raises it
         mailbox.error = error
     finally:
@@ -153,13 +158,14 @@ def sample_job(job: Job, served: ServedModel, mailbox: Mailbox, share: CoreShare
     sample_into(mailbox, steps, FrameSchedule(job.num_steps), make_frame, job.show_x0, share)
 
 
-def worker_job(request: SampleRequest, served: ServedModel, schedule) -> Job | None:
+def worker_job(request: SampleRequest, served: ServedModel, schedule, judge_folder=None) -> Job | None:
     """The run as a worker's job, or None where a worker cannot run it (see `workers`)."""
     if served.folder is None or schedule is not FrameSchedule or on_zero_gpu() or not _on_cpu(served.pipeline):
         return None
     return Job(request.model, str(served.folder), {"n": request.num_samples, **request.sampler_options()},
                request.steps, request.show_x0, request.field, request.label_index, request.guidance,
-               request.classifier_scale, request.guidance_kind != "classifier", request.sampler)
+               request.classifier_scale, request.guidance_kind != "classifier", request.sampler,
+               None if judge_folder is None else str(judge_folder))
 
 
 def next_batch(mailbox: Mailbox, not_before: float) -> tuple[list[dict], bool]:

@@ -12,16 +12,20 @@ QUEUE_SIZE = 32
 # Gradio's queue loop polls for new requests every 1 ms while it is idle, waking the server
 # thread a thousand times a second; the sampling thread of a run in progress then keeps
 # losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
-# alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run.
+# alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run. Where runs sample in
+# worker processes the server's threads have no sampling to disturb, and a run waits for the
+# next poll (half the period on average) before it starts: every 2 ms.
 QUEUE_POLL_S = 0.01
+QUEUE_POLL_WORKERS_S = 0.002
 RUN_TTL_S = 3600  # a session's stored run is dropped an hour after it was made
 CACHE_CLEANUP = (600, 3600)  # every 10 min, delete Gradio's cached files (final plots, GIFs) older than 1 h
 
 
-def queue(demo: gr.Blocks) -> None:
-    """Turn on `demo`'s queue: QUEUE_SIZE places, SAMPLE_CONCURRENCY runs at once, polled every QUEUE_POLL_S."""
+def queue(demo: gr.Blocks, workers: bool = False) -> None:
+    """Turn on `demo`'s queue: QUEUE_SIZE places, SAMPLE_CONCURRENCY runs at once, polled every
+    QUEUE_POLL_S, or QUEUE_POLL_WORKERS_S where runs sample in worker processes (`workers`)."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=SAMPLE_CONCURRENCY)
-    slow_queue_polling(demo)
+    slow_queue_polling(demo, QUEUE_POLL_WORKERS_S if workers else QUEUE_POLL_S)
 
 
 def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:

@@ -28,12 +28,17 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .quality import quality_figures
 from .requests import RequestError
 from .sampling import Job, new_mailbox, next_batch, sample_job
 
 WORKERS_ENV = "DIFFUSION_SAMPLE_WORKERS"
 POLL_S = 0.02  # how often the server's reader looks for a Stop while no message arrives
 STALL_S = 60.0  # a worker silent this long mid-run is taken for stuck: the run fails, the worker is dropped
+# The worker sends its frames in batches at most this often (the first at once): one message per frame
+# costs a 2D DDIM-50 run a fifth of its time in pickling, pipe writes and wake-ups on both sides, and
+# the server streams to the page only every `live.SEND_INTERVAL_S` anyway.
+FORWARD_S = 0.025
 TAKE_S = 5.0  # how long a worker may take to say it has a job (it answers at once unless dead or stuck)
 MAX_LOADED = 16  # models a worker keeps loaded (the shipped ones are a few MB each)
 
@@ -92,6 +97,11 @@ class SamplerWorkers:
                 worker.connection.send(("preload", list(preload)))
                 self.workers.append(worker)
                 self._idle.put(worker)
+
+    @property
+    def running(self) -> bool:
+        """Whether this pool has workers (started, in this process: a forked copy's cannot be used)."""
+        return bool(self.workers) and os.getpid() == self._owner
 
     def close(self) -> None:
         """Ask every worker to finish (at exit): each ends its loop when its pipe closes."""
@@ -161,12 +171,15 @@ class SamplerWorkers:
                         mailbox.calls = calls
                         mailbox.lock.notify()
                     continue
-                frames, keyframes, samples, calls, error = payload
+                frames, keyframes, samples, calls, error, quality, finished_at = payload
                 with mailbox.lock:  # the last frames and the end together, as in-process: the final message has them
                     mailbox.frames.extend(frames)
                     mailbox.keyframes.extend(keyframes)
                     mailbox.samples, mailbox.calls, mailbox.error = samples, calls, error
-                    mailbox.done, mailbox.finished_at = True, time.perf_counter()
+                    if quality is not None:
+                        mailbox.quality, mailbox.quality_known = quality[0], True
+                    # perf_counter is the machine's monotonic clock: the worker's end is the server's time too
+                    mailbox.done, mailbox.finished_at = True, finished_at or time.perf_counter()
                     mailbox.lock.notify()
                 return
         except Exception as error:  # noqa: BLE001 - the worker died, or sent what cannot be read: end the run
@@ -185,8 +198,10 @@ def _serve_jobs(connection, stop, ready, counter, slot: int, cores: int) -> None
     """A worker's main loop: take a job, sample it in this (main) thread, stream it back; until the pipe closes."""
     import torch
 
+    from .allocator import keep_freed_memory
     from .threads import CoreShare
 
+    keep_freed_memory()  # a fresh process: without it every step's activations are page-faulted in anew
     share = CoreShare(cores, counter=counter, slot=slot)
     torch.set_num_threads(cores)
     served: dict[tuple, object] = {}
@@ -200,16 +215,36 @@ def _serve_jobs(connection, stop, ready, counter, slot: int, cores: int) -> None
             ready.set()
             continue
         connection.send(("taken",))
-        mailbox = new_mailbox(stop)
-        forwarder = threading.Thread(target=_forward, args=(mailbox, connection), daemon=True)
-        forwarder.start()
+        _run_job(job, served, connection, new_mailbox(stop), share)
+
+
+def _run_job(job: Job, loaded: dict, connection, mailbox, share) -> None:
+    """Sample `job` in this (main) thread while a thread forwards its frames; then the quality meter, here
+    too (the main thread's cores, and none of the server's time), and one message with the end."""
+    last: list[dict] = []
+    forwarder = threading.Thread(target=_forward, args=(mailbox, connection, last), daemon=True)
+    forwarder.start()
+    served = None
+    try:
+        served = _served_model(loaded, job.name, job.folder)
+        sample_job(job, served, mailbox, share)
+    except BaseException as error:  # noqa: BLE001 - a failure to load or start: the run reports it
+        with mailbox.lock:
+            mailbox.error, mailbox.done = error, True
+            mailbox.lock.notify()
+    forwarder.join()
+    quality = None  # (figures,) once measured; None leaves the meter to the server (the same figures)
+    if mailbox.error is None and mailbox.samples is not None and not mailbox.stop.is_set():
         try:
-            sample_job(job, _served_model(served, job.name, job.folder), mailbox, share)
-        except BaseException as error:  # noqa: BLE001 - a failure to load or start: the run reports it
-            with mailbox.lock:
-                mailbox.error, mailbox.done = error, True
-                mailbox.lock.notify()
-        forwarder.join()
+            quality = (quality_figures(served.info, job.label_index, mailbox.samples, job.judge_folder),)
+        except Exception:  # noqa: BLE001 - the server measures it again and reports what is wrong
+            quality = None
+    error = mailbox.error
+    if error is not None:  # in plain classes: one the server cannot rebuild would end its reader
+        error = (RequestError(str(error), error.field) if isinstance(error, RequestError)
+                 else RuntimeError(f"{type(error).__name__}: {error}"))
+    connection.send(("done", last, list(mailbox.keyframes), mailbox.samples, mailbox.calls, error, quality,
+                     mailbox.finished_at))
 
 
 def _preload(loaded: dict, models: list[tuple[str, str]]) -> None:
@@ -245,18 +280,15 @@ def _served_model(loaded: dict, name: str, folder: str):
     return loaded[key]
 
 
-def _forward(mailbox, connection) -> None:
-    """The worker's sender: each batch of frames as it comes, then the last batch in one message with
-    the keyframes, samples and any error (sent apart, the server could stream the last frame before it
-    heard the run end, and the run's final message would have no frame to mark final)."""
+def _forward(mailbox, connection, last: list) -> None:
+    """The worker's sender: each batch of frames as it comes, all but the last; that one it leaves in
+    `last` for the message that ends the run (sent apart, the server could stream the last frame
+    before it heard the run end, and the final message would have no frame to mark final)."""
+    last_send = -float("inf")
     while True:
-        batch, done = next_batch(mailbox, 0.0)
-        if not done:
-            connection.send(("frames", batch, mailbox.calls))
-            continue
-        error = mailbox.error
-        if error is not None:  # in plain classes: one the server cannot rebuild would end its reader
-            error = (RequestError(str(error), error.field) if isinstance(error, RequestError)
-                     else RuntimeError(f"{type(error).__name__}: {error}"))
-        connection.send(("done", batch, list(mailbox.keyframes), mailbox.samples, mailbox.calls, error))
-        return
+        batch, done = next_batch(mailbox, last_send + FORWARD_S)
+        if done:
+            last.extend(batch)
+            return
+        connection.send(("frames", batch, mailbox.calls))
+        last_send = time.perf_counter()
