@@ -48,7 +48,7 @@ from diffusion_core.weights.guide_training import GUIDE_RECIPES, fit_guide
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, resolve_checkpoint
 
 # Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
-TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "seed")
+TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "min_snr_gamma", "seed")
 MLP_OPTIONS = {"hidden": "hidden", "layers": "num_layers", "fourier_bands": "fourier_bands", "activation": "activation",
                "learn_variance": "learn_variance"}
 UNET_OPTIONS = {"channels": "channels", "blocks": "blocks"}
@@ -247,6 +247,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--warmup-steps", type=int, help=f"linear LR warmup steps {d('warmup_steps')}")
         p.add_argument("--ema-decay", type=float, help=f"EMA decay of the saved weights {d('ema_decay')}")
         p.add_argument("--p-uncond", type=float, help=f"label dropout probability {d('p_uncond')}")
+        p.add_argument("--min-snr-gamma", type=float,
+                       help=f"min-SNR-γ loss weighting, γ (e.g. 5; 0: plain MSE) {d('min_snr_gamma')}")
         p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule {d('schedule')}")
         p.add_argument("--timesteps", type=int, help=f"diffusion steps T {d('timesteps')}")
         p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target {d('prediction')}")

@@ -45,6 +45,9 @@ class TrainConfig:
     ema_decay: float = 0.998
     p_uncond: float = 0.15
     seed: int = 0
+    # Min-SNR-γ loss weighting (Hang et al. 2023): each timestep's loss weighted so the easy,
+    # low-noise steps (SNR(t) = ᾱ/(1-ᾱ) above γ) no longer dominate the gradient; 0: plain MSE.
+    min_snr_gamma: float = 0.0
 
     def __post_init__(self):
         check_positive_ints(self, ("steps", "batch_size"), what="")
@@ -54,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"p_uncond must be in [0, 1], got {self.p_uncond!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0.0):
+            raise ValueError(f"min_snr_gamma must be >= 0 (0: off), got {self.min_snr_gamma!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +71,20 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
     floor = config.final_lr_fraction
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def min_snr_weight(alphas_cumprod: torch.Tensor, prediction: str, gamma: float) -> torch.Tensor:
+    """The min-SNR-γ weight of each timestep's MSE for a network of type `prediction`.
+
+    The weight on the x0 error is min(SNR, γ); the ε and v targets' errors are the x0 error
+    times SNR and SNR + 1, so their weights are min(SNR, γ)/SNR and min(SNR, γ)/(SNR + 1)."""
+    snr = alphas_cumprod / (1.0 - alphas_cumprod)
+    clipped = snr.clamp(max=gamma)
+    if prediction == "epsilon":
+        return clipped / snr
+    if prediction == "sample":
+        return clipped
+    return clipped / (snr + 1.0)
 
 
 def ema_decay_at(config: TrainConfig, step: int) -> float:
@@ -123,9 +142,17 @@ class Trainer:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.mixed_precision):
             output = network(x_t, t, labels).float()
         if not self.learn_variance:
-            return (output - target).square().mean()
+            return self.weighted_mse(output, target, t)
         prediction, v = output.chunk(2, dim=1)
-        return (prediction - target).square().mean() + VLB_WEIGHT * self.vlb(prediction.detach(), v, x0, x_t, t)
+        return self.weighted_mse(prediction, target, t) + VLB_WEIGHT * self.vlb(prediction.detach(), v, x0, x_t, t)
+
+    def weighted_mse(self, output: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The batch's mean squared error, each example's weighted by min-SNR-γ where that is on."""
+        if not self.config.min_snr_gamma:
+            return (output - target).square().mean()
+        per_example = (output - target).square().flatten(1).mean(1)
+        weights = min_snr_weight(self.schedule.alphas_cumprod[t], self.prediction, self.config.min_snr_gamma)
+        return (weights * per_example).mean()
 
     def vlb(self, prediction: torch.Tensor, v: torch.Tensor, x0, x_t, t) -> torch.Tensor:
         """L_vlb ≈ T · E_t[L_t] (bits per dimension) of the model's step at x_t: its mean from the (detached)

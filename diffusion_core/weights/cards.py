@@ -188,6 +188,7 @@ def model_card(config: CheckpointConfig, report, command: str, image_name: str =
             f"- steps: {training.get('steps')}, batch {training.get('batch_size')}, AdamW lr {training.get('lr')} "
             f"with {training.get('warmup_steps')} warmup steps and cosine decay, EMA {training.get('ema_decay')}, "
             f"p_uncond {training.get('p_uncond')}, seed {training.get('seed')}"
+            + (f", min-SNR-γ loss weighting with γ = {training['min_snr_gamma']}" if training.get("min_snr_gamma") else "")
         ),
         (
             f"- training time: {training.get('seconds', float('nan')):.1f} s on {training.get('device', '?')} "
