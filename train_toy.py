@@ -158,23 +158,32 @@ def describe_architecture(config: CheckpointConfig) -> dict:
     }
 
 
+def architecture_changes(folder: Path, config: CheckpointConfig) -> list[str]:
+    """How `config`'s network and schedule differ from the checkpoint's in `folder`, one item each."""
+    old, new = describe_architecture(load_config(folder)), describe_architecture(config)
+    return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in {**old, **new} if old.get(key) != new.get(key)]
+
+
 def train(args: argparse.Namespace, command: str) -> Path:
     out = Path(args.out) if args.out else CHECKPOINTS_DIR / args.dataset
+    # --resume continues the run saved in --out; --resume-from one saved elsewhere (a long run kept
+    # outside checkpoints/ until it is done), writing to --out.
+    source = Path(args.resume_from) if args.resume_from else out if args.resume else None
     config, train_config = build_configs(args.dataset, settings_for(args))
-    if (out / "config.json").exists():
-        old, new = describe_architecture(load_config(out)), describe_architecture(config)
-        differences = [
-            f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in {**old, **new} if old.get(key) != new.get(key)
-        ]
+    if (out / "config.json").exists() and out != source:
+        differences = architecture_changes(out, config)
         if differences and not args.force:
             raise CLIError(
                 f"{out} holds a different architecture ({', '.join(differences)}); "
                 "pass --force to replace it or choose another --out"
             )
-        if differences and args.resume:
-            raise CLIError(f"--resume: {out} has a different architecture ({', '.join(differences)})")
-    elif args.resume:
-        raise CLIError(f"--resume: {out} has no checkpoint to resume from")
+    flag = "--resume-from" if args.resume_from else "--resume"
+    if source is not None:
+        if not (source / "config.json").exists():
+            raise CLIError(f"{flag}: {source} has no checkpoint to resume from")
+        differences = architecture_changes(source, config)
+        if differences:
+            raise CLIError(f"{flag}: {source} has a different architecture ({', '.join(differences)})")
     batches = training_batches(args)
     device = pick_device(args.device)
     torch.manual_seed(train_config.seed)  # the initial weights come from the global generator
@@ -187,11 +196,11 @@ def train(args: argparse.Namespace, command: str) -> Path:
         device,
         sample_name="images" if args.dataset == "emnist" else "points",
     )
-    if args.resume:
-        trainer.load_state(*load_training_state(out))
-        print(f"resuming {out} from step {trainer.step}")
+    if source is not None:
+        trainer.load_state(*load_training_state(source))
+        print(f"resuming {source} from step {trainer.step}" + ("" if source == out else f", saving to {out}"))
         # The card keeps every command that shaped these weights, one per line, in order.
-        earlier = load_config(out).training.get("command")
+        earlier = load_config(source).training.get("command")
         if earlier:
             command = f"{earlier}\n{command}"
 
@@ -208,8 +217,8 @@ def train(args: argparse.Namespace, command: str) -> Path:
         card = model_card(saved, None, command, name=out.name).encode()
         save_checkpoint(out, saved, trainer.ema.state_dict(), trainer.state(), {"README.md": card})
 
-    if args.resume and trainer.step > train_config.steps:
-        raise CLIError(f"--resume: {out} is at step {trainer.step}, past --steps {train_config.steps}")
+    if source is not None and trainer.step > train_config.steps:
+        raise CLIError(f"{flag}: {source} is at step {trainer.step}, past --steps {train_config.steps}")
     if trainer.step == train_config.steps:
         # Resumed exactly at --steps: an interrupted longer schedule ends here. Nothing to train;
         # the save records the step count and this command in the config and the card.
@@ -266,6 +275,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
         p.add_argument("--save-every", type=int, default=1000, help="save (and keep resumable) every N steps; 0: at the end")
         p.add_argument("--resume", action="store_true", help="continue from the training state saved in the output folder")
+        p.add_argument("--resume-from", metavar="FOLDER",
+                       help="continue from the training state saved in FOLDER, saving to the output folder "
+                            "(a long run kept outside checkpoints/ until it is done)")
         p.add_argument("--force", action="store_true", help="replace an output checkpoint of a different architecture")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 

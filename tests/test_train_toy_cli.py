@@ -59,6 +59,33 @@ def test_resuming_at_the_step_reached_ends_a_longer_schedule_there(tmp_path, cap
     assert "is at step 6, past --steps 5" in capsys.readouterr().err
 
 
+def test_resume_from_continues_a_run_kept_elsewhere_and_saves_to_out(tmp_path, capsys):
+    run, out = tmp_path / "runs" / "moons", tmp_path / "checkpoints" / "moons"
+    train_toy.main(["train", "moons", "--out", str(run), *TINY])
+    kept = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY, "--steps", "9"]) == 0
+    assert f"resuming {run} from step 6, saving to {out}" in capsys.readouterr().out
+    assert json.loads((out / "training_state.json").read_text())["step"] == 9
+    commands = json.loads((out / "config.json").read_text())["training"]["command"].splitlines()
+    assert len(commands) == 2 and "--resume-from" in commands[1]
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == kept  # the run it came from is left as it was
+
+
+def test_resume_from_refuses_a_missing_run_or_another_architecture_and_keeps_out(tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "out"
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY]) == 2
+    assert f"--resume-from: {run} has no checkpoint to resume from" in capsys.readouterr().err
+    train_toy.main(["train", "moons", "--out", str(run), *TINY])
+    train_toy.main(["train", "moons", "--out", str(out), *TINY, "--hidden", "24"])
+    before = (out / "model.safetensors").read_bytes()
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY]) == 2
+    assert "different architecture (hidden 24 -> 16); pass --force" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY, "--hidden", "24",
+                           "--force"]) == 2
+    assert f"--resume-from: {run} has a different architecture (hidden 16 -> 24)" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+
+
 def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
     out = tmp_path / "moons"
     train_toy.main(["train", "moons", "--out", str(out), *TINY])
