@@ -46,6 +46,7 @@ from diffusion_core.weights.hub_cli import (
 )
 from diffusion_core.weights.guide_training import GUIDE_RECIPES, fit_guide
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, resolve_checkpoint
+from diffusion_core.weights.resume import ResumeError, check_run
 
 # Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
 TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "min_snr_gamma", "seed")
@@ -150,40 +151,19 @@ def emnist_split(data_dir: str | None, command: str):
     return data, train_rows, held_rows
 
 
-def describe_architecture(config: CheckpointConfig) -> dict:
-    return {
-        "architecture": config.architecture,
-        **config.model.to_dict(),
-        **{f"schedule.{k}": v for k, v in config.schedule.items()},
-    }
-
-
-def architecture_changes(folder: Path, config: CheckpointConfig) -> list[str]:
-    """How `config`'s network and schedule differ from the checkpoint's in `folder`, one item each."""
-    old, new = describe_architecture(load_config(folder)), describe_architecture(config)
-    return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in {**old, **new} if old.get(key) != new.get(key)]
-
-
 def train(args: argparse.Namespace, command: str) -> Path:
     out = Path(args.out) if args.out else CHECKPOINTS_DIR / args.dataset
+    if args.resume and args.resume_from:
+        raise CLIError("--resume continues the run in --out, --resume-from the one in FOLDER: pass one of them")
     # --resume continues the run saved in --out; --resume-from one saved elsewhere (a long run kept
     # outside checkpoints/ until it is done), writing to --out.
     source = Path(args.resume_from) if args.resume_from else out if args.resume else None
-    config, train_config = build_configs(args.dataset, settings_for(args))
-    if (out / "config.json").exists() and out != source:
-        differences = architecture_changes(out, config)
-        if differences and not args.force:
-            raise CLIError(
-                f"{out} holds a different architecture ({', '.join(differences)}); "
-                "pass --force to replace it or choose another --out"
-            )
     flag = "--resume-from" if args.resume_from else "--resume"
-    if source is not None:
-        if not (source / "config.json").exists():
-            raise CLIError(f"{flag}: {source} has no checkpoint to resume from")
-        differences = architecture_changes(source, config)
-        if differences:
-            raise CLIError(f"{flag}: {source} has a different architecture ({', '.join(differences)})")
+    config, train_config = build_configs(args.dataset, settings_for(args))
+    try:
+        check_run(out, source, config, train_config.to_dict(), args.force, flag)
+    except ResumeError as error:
+        raise CLIError(str(error)) from None
     batches = training_batches(args)
     device = pick_device(args.device)
     torch.manual_seed(train_config.seed)  # the initial weights come from the global generator

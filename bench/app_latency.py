@@ -180,6 +180,8 @@ def main() -> None:
         print(f"{'case':<32}{'client':<17}{'first s':>8}{'final s':>9}{'final range':>13}{'bare s':>8}"
               f"{'ratio':>7}{'extra ms':>9}{'frames':>7}{'msgs':>5}")
         wanted = {name.strip() for name in args.clients.split(",")}
+        if wanted - set(clients):
+            raise SystemExit(f"unknown --clients {sorted(wanted - set(clients))}; choose from {', '.join(clients)}")
         clients = {name: timed for name, timed in clients.items() if name in wanted}
         for label, model, sampler, steps, eta, class_name, guidance, n in CASES:
             if args.case.lower() not in label.lower():

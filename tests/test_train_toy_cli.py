@@ -86,6 +86,27 @@ def test_resume_from_refuses_a_missing_run_or_another_architecture_and_keeps_out
     assert (out / "model.safetensors").read_bytes() == before
 
 
+def test_resume_from_writes_over_another_checkpoint_only_with_force_and_only_a_run_trained_alike(tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "out"
+    train_toy.main(["train", "moons", "--out", str(run), *TINY])
+    train_toy.main(["train", "moons", "--out", str(out), *TINY])
+    before = (out / "model.safetensors").read_bytes()
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY, "--steps", "8"]) == 2
+    assert f"{out} holds a checkpoint of its own; pass --force" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY, "--steps", "8",
+                           "--min-snr-gamma", "5", "--force"]) == 2
+    assert "was trained with other settings (min_snr_gamma 0.0 -> 5.0); pass the same options" in capsys.readouterr().err
+    assert train_toy.main(["train", "circles", "--out", str(out), "--resume-from", str(run), *TINY, "--force"]) == 2
+    assert f"{run} was trained on moons, not circles" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume", "--resume-from", str(run), *TINY]) == 2
+    assert "pass one of them" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == before
+    assert train_toy.main(["train", "moons", "--out", str(out), "--resume-from", str(run), *TINY, "--steps", "8",
+                           "--force"]) == 0
+    assert json.loads((out / "training_state.json").read_text())["step"] == 8
+
+
 def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
     out = tmp_path / "moons"
     train_toy.main(["train", "moons", "--out", str(out), *TINY])

@@ -34,4 +34,6 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mapped = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trimmed = bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return mapped and trimmed

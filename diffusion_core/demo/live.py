@@ -30,7 +30,7 @@ from PIL import Image
 from ..evaluation.judge import JUDGE_NAME
 from ..evaluation.pictures import image_grid
 from . import plots
-from .cache import ModelCache, ModelInfo, ServedModel
+from .cache import ModelCache, ModelInfo, ServedModel, _on_cpu
 from .frames import (
     SEND_INTERVAL_S,
     FrameSchedule,
@@ -39,6 +39,7 @@ from .frames import (
     write_gif,
 )
 from .gpu import on_zero_gpu
+from .server import SAMPLE_CONCURRENCY
 from .quality import quality_figures
 from .sampling import Mailbox, canvas_frame, field_function, next_batch, sample_into, worker_job
 from .requests import UNCONDITIONAL, RequestError, SampleRequest, number
@@ -60,8 +61,12 @@ def start_workers(cache: ModelCache) -> None:
     bad DIFFUSION_SAMPLE_WORKERS)."""
     if on_zero_gpu():  # every run is a GPU call in a forked process there
         return
-    models = [(name, str(cache.folder(name))) for name in cache.names() if cache.folder(name) is not None]
-    WORKERS.start(workers_wanted(cores=SHARE.cores), models)
+    loaded = [name for name in cache.names() if cache.loaded(name)]
+    if any(not _on_cpu(cache.served(name).pipeline) for name in loaded):
+        return  # a GPU: its runs sample in the server, so a worker would take none of them
+    models = [(name, str(cache.folder(name))) for name in loaded if cache.folder(name) is not None]
+    # "auto": one per core, but no more than can be busy at once (the queue runs SAMPLE_CONCURRENCY).
+    WORKERS.start(workers_wanted(cores=min(SHARE.cores, SAMPLE_CONCURRENCY)), models)
 
 
 @dataclass(frozen=True)

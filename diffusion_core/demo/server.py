@@ -13,8 +13,9 @@ QUEUE_SIZE = 32
 # thread a thousand times a second; the sampling thread of a run in progress then keeps
 # losing the GIL and a core (measured: a lone 2D run 12% slower beside an idle server than
 # alone, 4% at 20 ms). Every 10 ms is plenty for a person pressing Run. Where runs sample in
-# worker processes the server's threads have no sampling to disturb, and a run waits for the
-# next poll (half the period on average) before it starts: every 2 ms.
+# worker processes (every run of a shipped or Hub model on the CPU) a run waits for the next
+# poll, half the period on average, before it starts: every 2 ms there. The runs still sampled
+# in a server thread (a visitor's own model, a run while the workers load) pay for that.
 QUEUE_POLL_S = 0.01
 QUEUE_POLL_WORKERS_S = 0.002
 RUN_TTL_S = 3600  # a session's stored run is dropped an hour after it was made

@@ -6,7 +6,8 @@ times, every step's samples sent back through a pipe included. So the app keeps 
 process per core (spawned, never forked from a threaded server), each holding the models it
 has loaded from their checkpoint folders. A run is a job: the worker builds its frames exactly
 as a server thread does (`sampling.sample_job`, in its main thread), a thread of the worker forwards them
-through the pipe as they come, and a thread of the server puts them in the run's mailbox, so
+through the pipe in batches (at most every FORWARD_S), the main thread sends the last batch with
+the run's end and its quality meter, and a thread of the server puts them in the run's mailbox, so
 the streaming generator cannot tell the two paths apart. Stop (the button, a client that goes
 away) reaches the worker through an Event it checks every step. The runs in progress are
 counted in one counter shared by the server and the workers (`threads.CoreShare`).
@@ -236,7 +237,8 @@ def _run_job(job: Job, loaded: dict, connection, mailbox, share) -> None:
     quality = None  # (figures,) once measured; None leaves the meter to the server (the same figures)
     if mailbox.error is None and mailbox.samples is not None and not mailbox.stop.is_set():
         try:
-            quality = (quality_figures(served.info, job.label_index, mailbox.samples, job.judge_folder),)
+            with share.run():  # counted: a run starting meanwhile takes its share of the cores
+                quality = (quality_figures(served.info, job.label_index, mailbox.samples, job.judge_folder),)
         except Exception:  # noqa: BLE001 - the server measures it again and reports what is wrong
             quality = None
     error = mailbox.error

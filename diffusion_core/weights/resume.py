@@ -1,0 +1,63 @@
+"""What a training run may write over and resume from (`train_toy.py train`): refusals that name the cause.
+
+A run continues the training state saved in its own output folder (`--resume`) or in another
+(`--resume-from`: a long run kept outside checkpoints/ until it is done). It may only continue
+a run of the same network, schedule and data set trained the same way (the step count aside,
+which is how a schedule is lengthened or closed), and writes over a checkpoint that is not the
+one it continues only with --force, so nothing trained is lost by a mistyped folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoint import CheckpointConfig, load_config
+
+# Training settings a resumed run must share with the saved one (`steps` may change).
+KEPT_TRAINING = ("batch_size", "lr", "warmup_steps", "final_lr_fraction", "weight_decay", "grad_clip", "ema_decay",
+                 "p_uncond", "min_snr_gamma", "seed")
+TRAINING_DEFAULTS = {"final_lr_fraction": 0.0, "weight_decay": 0.0, "grad_clip": 1.0, "min_snr_gamma": 0.0}
+
+
+class ResumeError(ValueError):
+    """A run that may not start as asked; the message says why and what to pass instead."""
+
+
+def describe_architecture(config: CheckpointConfig) -> dict:
+    return {
+        "architecture": config.architecture,
+        **config.model.to_dict(),
+        **{f"schedule.{k}": v for k, v in config.schedule.items()},
+    }
+
+
+def changes(old: dict, new: dict) -> list[str]:
+    return [f"{key} {old.get(key)!r} -> {new.get(key)!r}" for key in {**old, **new} if old.get(key) != new.get(key)]
+
+
+def check_run(out: Path, source: Path | None, config: CheckpointConfig, training: dict, force: bool, flag: str) -> None:
+    """Refuse (ResumeError) a run writing to `out` from `source` (None: a fresh run) as `config` and
+    `training` (TrainConfig.to_dict()) describe it."""
+    if (out / "config.json").exists() and (source is None or out.resolve() != source.resolve()):
+        differences = changes(describe_architecture(load_config(out)), describe_architecture(config))
+        if differences and not force:
+            raise ResumeError(f"{out} holds a different architecture ({', '.join(differences)}); "
+                              "pass --force to replace it or choose another --out")
+        if source is not None and not force:
+            raise ResumeError(f"{out} holds a checkpoint of its own; pass --force to replace it with the run "
+                              f"continued from {source}, or choose another --out")
+    if source is None:
+        return
+    if not (source / "config.json").exists():
+        raise ResumeError(f"{flag}: {source} has no checkpoint to resume from")
+    saved = load_config(source)
+    differences = changes(describe_architecture(saved), describe_architecture(config))
+    if differences:
+        raise ResumeError(f"{flag}: {source} has a different architecture ({', '.join(differences)})")
+    if saved.dataset != config.dataset:
+        raise ResumeError(f"{flag}: {source} was trained on {saved.dataset}, not {config.dataset}")
+    before = {k: saved.training.get(k, TRAINING_DEFAULTS.get(k)) for k in KEPT_TRAINING}
+    differences = changes(before, {k: training.get(k) for k in KEPT_TRAINING})
+    if differences:
+        raise ResumeError(f"{flag}: {source} was trained with other settings ({', '.join(differences)}); "
+                          "pass the same options to continue it")
