@@ -178,7 +178,7 @@ def train(args: argparse.Namespace, command: str) -> Path:
     )
     if source is not None:
         trainer.load_state(*load_training_state(source))
-        print(f"resuming {source} from step {trainer.step}" + ("" if source == out else f", saving to {out}"))
+        print(f"resuming {source} from step {trainer.step}" + ("" if source.resolve() == out.resolve() else f", saving to {out}"))
         # The card keeps every command that shaped these weights, one per line, in order.
         earlier = load_config(source).training.get("command")
         if earlier:
@@ -258,7 +258,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--resume-from", metavar="FOLDER",
                        help="continue from the training state saved in FOLDER, saving to the output folder "
                             "(a long run kept outside checkpoints/ until it is done)")
-        p.add_argument("--force", action="store_true", help="replace an output checkpoint of a different architecture")
+        p.add_argument("--force", action="store_true", help="replace an output checkpoint of a different architecture, "
+                                                             "or one that --resume-from did not come from")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def eval_options(p: argparse.ArgumentParser) -> None:
