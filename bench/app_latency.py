@@ -72,6 +72,12 @@ def serve(port: int) -> None:
     import app
     cache = bench_cache()
     demo = app.build_demo(cache)
+    # Measure the steady state: until its workers have loaded their models, the app samples in its own
+    # threads, and the workers' loading competes with the runs for the cores.
+    from diffusion_core.demo import live
+
+    if live.WORKERS.running and not live.WORKERS.wait_ready(timeout=120):
+        print("the sampling workers did not load their models within 120 s; measuring anyway", flush=True)
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options())
 
 
@@ -132,13 +138,14 @@ def timed_client(client, request) -> tuple[float, float, dict]:
     return first if first is not None else final, final, result[3]
 
 
-def bare_seconds(cache, request) -> float:
+def bare_seconds(cache, request, max_threads: int | None = None) -> float:
+    """One run's sampling in this process, alone (every core, or at most `max_threads`)."""
     from diffusion_core.demo.threads import SHARE
 
     model, sampler, steps, eta, class_name, guidance, n, seed = request
     pipeline = cache.get(model)
     label = None if class_name == "unconditional" else class_name
-    with SHARE.run():
+    with SHARE.run(max_threads):
         start = time.perf_counter()
         trajectory = pipeline.trajectory(n, sampler=sampler, steps=steps, label=label, guidance=guidance,
                                          eta=eta, seed=seed)

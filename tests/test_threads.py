@@ -98,3 +98,26 @@ def test_best_threads_picks_the_count_whose_steps_run_faster_in_a_thread_of_thei
             yield
 
     assert best_threads(Broken(), 100, 2) == 2  # no cap: its run says what is wrong
+
+
+def test_a_process_whose_run_just_ended_counts_as_busy_for_linger_s():
+    from diffusion_core.demo.threads import LINGER_S, RunCounter
+
+    now = [100.0]
+    counter = RunCounter(3)
+    server, worker = (CoreShare(cores=2, counter=counter, slot=slot, clock=lambda: now[0]) for slot in (0, 1))
+    with server.run():
+        with worker.run():
+            assert server.sync() == 1 and server.runs == 2
+        # The worker's run has ended; in a full queue its next one follows within milliseconds.
+        now[0] += LINGER_S / 5
+        assert server.runs == 1 and server.busy() == 2 and server.sync() == 1
+        with worker.run() as threads:  # ... and starts on its own core, not on half of the server's
+            assert threads == 1
+        now[0] += LINGER_S * 1.5  # nothing followed: the run in progress takes both cores again
+        assert server.busy() == 1 and server.sync() == 2
+    now[0] += LINGER_S * 1.5
+    with worker.run() as threads:  # a lone run later on gets every core from its first step
+        assert threads == 2
+    counter.clear(1)
+    assert server.runs == 0 and server.busy() == 0

@@ -6,8 +6,11 @@ core oversubscribes the CPU when two run at once, and OpenMP's spinning threads 
 slow both. `CoreShare` counts the runs in progress; each run calls `sync()` between
 its steps, which sets its own thread's torch thread count to cores // runs. So a lone
 run gets every core, and a run already going drops to half at its next step when a
-second one starts (OpenMP keeps the count per thread, so each run sets its own). A run may
-also cap its threads (`run(max_threads=...)`): outside a process's main thread, as every
+second one starts (OpenMP keeps the count per thread, so each run sets its own). A process
+whose last run ended less than LINGER_S ago still counts as busy: in a full queue its next
+run follows within milliseconds, and a second thread for the other run in those moments
+(and for a run starting in them) costs more than it gains, its share of each step spent
+spinning for a core the next run wants. A run may also cap its threads (`run(max_threads=...)`): outside a process's main thread, as every
 Gradio handler runs, a small network goes faster on one thread than on two
 (`cost.best_threads` measures which, per model).
 """
@@ -17,18 +20,48 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 
 
 MAX_PROCESSES = 17  # the server and up to 16 sampling workers, one counter slot each
+LINGER_S = 0.05  # a process whose last run ended this recently counts as busy still
 
 
-def shared_counter(processes: int = MAX_PROCESSES):
-    """A run counter of one slot per process, in shared memory without a lock (see `CoreShare`)."""
-    return multiprocessing.get_context("spawn").Array("i", processes, lock=False)
+class RunCounter:
+    """Runs in progress, one slot per process, and when each slot's last run ended: in shared memory
+    without a lock (each process writes only its own slot), so a spawned worker can take it."""
+
+    def __init__(self, processes: int = MAX_PROCESSES):
+        context = multiprocessing.get_context("spawn")
+        self.runs = context.Array("i", processes, lock=False)
+        self.ended = context.Array("d", processes, lock=False)  # time.monotonic(): the same clock in every process
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def add(self, slot: int, change: int, now: float) -> None:
+        self.runs[slot] += change
+        if self.runs[slot] <= 0:
+            self.ended[slot] = now
+
+    def clear(self, slot: int) -> None:
+        """A slot whose process is gone: no runs, none lingering."""
+        self.runs[slot], self.ended[slot] = 0, 0.0
+
+    def busy(self, now: float, linger_s: float = LINGER_S) -> int:
+        """Runs in progress, plus one for each idle process whose last run ended within `linger_s`."""
+        runs = list(self.runs)
+        lingering = sum(1 for slot, count in enumerate(runs) if count <= 0 and 0 < now - self.ended[slot] < linger_s)
+        return sum(runs) + lingering
+
+
+def shared_counter(processes: int = MAX_PROCESSES) -> RunCounter:
+    """A run counter for the server and its workers (see `CoreShare`)."""
+    return RunCounter(processes)
 
 
 def available_cores() -> int:
@@ -41,30 +74,36 @@ def available_cores() -> int:
 class CoreShare:
     """`with share.run(): ...` around each run, `share.sync()` between its steps; see the module docstring."""
 
-    def __init__(self, cores: int | None = None, counter=None, slot: int = 0):
+    def __init__(self, cores: int | None = None, counter: RunCounter | None = None, slot: int = 0,
+                 clock: Callable[[], float] = time.monotonic):
         self.cores = max(1, cores if cores is not None else available_cores())
-        # The runs in progress: with `counter` (a lock-free shared array, `shared_counter`), each process
+        # The runs in progress: with `counter` (shared, lock-free: `shared_counter`), each process
         # counts its own runs in its own `slot` and all of them read the sum, so runs in the server and
         # in the sampling workers count alike, and a worker killed mid-count holds no lock anyone waits
         # on; without one, a plain count for a share of one process.
-        self.counter, self.slot = counter, slot
+        self.counter, self.slot, self.clock = counter, slot, clock
         self._runs = 0
         self._lock = threading.Lock()
         self._cap = threading.local()  # per run (its thread): the most threads its model uses well
 
     @property
     def runs(self) -> int:
-        return sum(self.counter) if self.counter is not None else self._runs
+        """Runs in progress now."""
+        return sum(self.counter.runs) if self.counter is not None else self._runs
+
+    def busy(self) -> int:
+        """Runs in progress, plus a process whose last run ended within LINGER_S (`RunCounter.busy`)."""
+        return self.counter.busy(self.clock()) if self.counter is not None else self._runs
 
     def _add(self, change: int) -> None:
         with self._lock:
             if self.counter is not None:
-                self.counter[self.slot] += change  # only this process writes its slot
+                self.counter.add(self.slot, change, self.clock())  # only this process writes its slot
             else:
                 self._runs += change
 
     def threads_per_run(self, runs: int | None = None) -> int:
-        runs = self.runs if runs is None else runs
+        runs = self.busy() if runs is None else runs
         return max(1, self.cores // max(1, runs))
 
     def sync(self) -> int:

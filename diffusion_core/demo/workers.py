@@ -99,6 +99,15 @@ class SamplerWorkers:
                 self.workers.append(worker)
                 self._idle.put(worker)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until every live worker has loaded its models (at most `timeout` s in all); whether they have."""
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            while worker.alive() and not worker.ready.wait(0.1):
+                if time.monotonic() > deadline:
+                    return False
+        return all(worker.ready.is_set() for worker in self.workers if worker.alive())
+
     @property
     def running(self) -> bool:
         """Whether this pool has workers (started, in this process: a forked copy's cannot be used)."""
@@ -150,7 +159,7 @@ class SamplerWorkers:
     def _drop(worker: _Worker) -> None:
         """A worker that cannot take runs: end it and clear its count of runs."""
         worker.process.kill()
-        worker.counter[worker.slot] = 0
+        worker.counter.clear(worker.slot)
 
     def _receive(self, worker: _Worker, mailbox) -> None:
         """Move the worker's messages into `mailbox` until the run ends; forward a Stop to the worker."""
