@@ -141,6 +141,30 @@ def test_cache_drops_a_folder_that_fails_to_load_and_keeps_serving_the_rest(tmp_
     assert cache.names() == ["moons", "emnist"]
 
 
+def test_the_cached_listing_follows_folders_added_removed_and_configs_rewritten(tmp_path, monkeypatch):
+    import shutil
+
+    from diffusion_core.demo import cache as cache_module
+
+    reads = []
+    listing = cache_module.list_checkpoints
+    monkeypatch.setattr(cache_module, "list_checkpoints", lambda root: reads.append(1) or listing(root))
+
+    def model(name, config='{"architecture": "the loader decides"}'):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "config.json").write_text(config)
+
+    model("moons")
+    cache = ModelCache(root=tmp_path, loader=lambda path: points_pipeline())
+    assert cache.names() == cache.names() == ["moons"] and len(reads) == 1  # nothing changed: read once
+    model("circles")
+    assert cache.names() == ["moons", "circles"]
+    model("circles", '{"model": {}, "report": {}}')  # rewritten as a classifier's: no longer a model
+    assert cache.names() == ["moons"]
+    shutil.rmtree(tmp_path / "moons")
+    assert cache.names() == [] and len(reads) == 4
+
+
 def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypatch):
     def fn():
         return 1

@@ -24,7 +24,7 @@ from ..data import TOY_DATASETS, forget_point_set, is_point_set, toy_dataset
 from ..samplers import SamplerStep
 from ..schedules import NoiseSchedule
 from ..weights import source as weights_source
-from ..weights.checkpoint import list_checkpoints
+from ..weights.checkpoint import list_checkpoints, listing_signature
 from ..weights.pipeline import CHECKPOINTS_DIR, load_pipeline, smoke_test
 from . import cost, plots
 from .cost import StepCost, best_threads, measure_step_cost
@@ -225,6 +225,7 @@ class ModelCache:
         self._private: dict[str, tuple[str, ServedModel, float]] = {}
         self._broken: dict[str, str] = {}
         self._hub_down: str | None = None  # why the Hub is no longer asked at start-up, once it failed
+        self._listed: tuple[tuple, frozenset[str]] | None = None  # (listing_signature, the checkpoint folders)
         self._lock = threading.Lock()
 
     def add(self, name: str, pipeline: ServablePipeline) -> None:
@@ -264,7 +265,11 @@ class ModelCache:
 
     def names(self) -> list[str]:
         """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""
-        on_disk = {p.name for p in list_checkpoints(self.root)}
+        signature = listing_signature(self.root)
+        listed = self._listed
+        if listed is None or listed[0] != signature:  # read each config.json only when one changed
+            listed = self._listed = (signature, frozenset(p.name for p in list_checkpoints(self.root)))
+        on_disk = listed[1]
         with self._lock:
             names = (on_disk | set(self._served)) - set(self._broken)
         rank = {name: i for i, name in enumerate(PREFERRED_ORDER)}

@@ -12,6 +12,7 @@ built, the weights file's size before it is read, every tensor for NaN or inf on
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,6 +212,23 @@ def list_checkpoints(root: Path | str) -> list[Path]:
         return []
     recover_interrupted_swaps(root)
     return sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_diffusion_checkpoint(p))
+
+
+def listing_signature(root: Path | str) -> tuple:
+    """What `list_checkpoints(root)` depends on, read with stat calls only: the folder's own change
+    time (a folder added, removed or swapped in) and each entry's config.json's; () if root is missing."""
+    root = Path(root)
+    try:
+        signature = [root.stat().st_mtime_ns]
+        for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            try:
+                config = os.stat(os.path.join(entry.path, CONFIG_NAME))
+                signature.append((entry.name, config.st_mtime_ns, config.st_size))
+            except OSError:
+                signature.append((entry.name,))
+    except OSError:
+        return ()
+    return tuple(signature)
 
 
 def read_config_json(folder: Path | str, what: str = "checkpoint") -> object:
