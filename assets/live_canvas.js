@@ -1,5 +1,5 @@
 // The live trajectory canvas: gr.HTML's js_on_load body (element, props and watch come from Gradio).
-// The server sends batches of compact frames (their format: diffusion_core/demo/wire.py) about ten
+// The server sends batches of compact frames (their format: diffusion_core/demo/wire.py) about five
 // times a second; they are queued here and painted at most one per animation frame, spread evenly
 // over the time until the next batch is due, so a fast run plays as motion and a slow one moves
 // steadily. The queue never lags more than MAX_BACKLOG frames behind (older ones are dropped).
