@@ -197,6 +197,7 @@ def main() -> None:
         raise SystemExit(f"no loadable checkpoints in {cache.root}; train some with train_toy.py")
     for name in cache.names():
         print(cache.weights_message(name))
+    server.exit_on_sigterm()
     build_demo(cache, allow_load=load_allowed()).launch(**launch_options())
 
 

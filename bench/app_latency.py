@@ -74,10 +74,11 @@ def serve(port: int) -> None:
     demo = app.build_demo(cache)
     # Measure the steady state: until its workers have loaded their models, the app samples in its own
     # threads, and the workers' loading competes with the runs for the cores.
-    from diffusion_core.demo import live
+    from diffusion_core.demo import live, server
 
     if live.WORKERS.running and not live.WORKERS.wait_ready(timeout=120):
         print("the sampling workers did not load their models within 120 s; measuring anyway", flush=True)
+    server.exit_on_sigterm()  # the benchmark's terminate() then ends it as a Space's stop does
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_options())
 
 

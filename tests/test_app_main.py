@@ -39,8 +39,11 @@ def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
         api_names = {dependency.get("api_name") for dependency in config["dependencies"]}
         assert {"sample", "scrub", "gif", "stop", "model_controls"} <= api_names
     finally:
-        child.terminate()
+        child.terminate()  # SIGTERM, as a Space stops its app
         child.wait(timeout=30)
+    errors = child.stderr.read().decode()
+    assert child.returncode == 0, errors  # exited, not killed
+    assert "leaked semaphore" not in errors  # the sampling workers finished and released theirs
 
 
 def test_the_idle_queue_polls_gently_so_runs_keep_their_cores():

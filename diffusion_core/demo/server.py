@@ -5,6 +5,9 @@ Nothing here builds a component; `app.py` passes these to Gradio.
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import gradio as gr
 
 SAMPLE_CONCURRENCY = 2  # two CPU cores: two runs at once (threads.SHARE gives each half the cores)
@@ -35,4 +38,19 @@ def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
     if queue is None or not isinstance(getattr(queue, "sleep_when_free", None), (int, float)):
         return False
     queue.sleep_when_free = max(queue.sleep_when_free, seconds)
+    return True
+
+
+def exit_on_sigterm() -> bool:
+    """Make SIGTERM (a Space or a container stopping the app) exit as `sys.exit(0)` does: the exit hooks
+    run, so the sampling workers are asked to finish and their shared semaphores are released (killed
+    where it stands, the process leaves them to Python's resource tracker, which reports them leaked).
+    Only the main thread may set a handler; False elsewhere."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+
+    def leave(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, leave)
     return True
