@@ -40,8 +40,11 @@ def test_python_app_py_serves_on_the_host_and_port_from_the_environment():
         assert {"sample", "scrub", "gif", "stop", "model_controls"} <= api_names
     finally:
         child.terminate()  # SIGTERM, as a Space stops its app
-        child.wait(timeout=30)
-    errors = child.stderr.read().decode()
+        try:
+            errors = child.communicate(timeout=30)[1].decode()
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
     assert child.returncode == 0, errors  # exited, not killed
     assert "leaked semaphore" not in errors  # the sampling workers finished and released theirs
 
@@ -56,3 +59,24 @@ def test_the_idle_queue_polls_gently_so_runs_keep_their_cores():
     expected = server.QUEUE_POLL_WORKERS_S if live.WORKERS.running else server.QUEUE_POLL_S
     assert demo._queue.sleep_when_free == expected
     assert server.slow_queue_polling(demo, 0.0001) and demo._queue.sleep_when_free == expected  # never faster
+
+
+def test_sigterm_exits_as_sys_exit_once_and_a_handler_set_by_others_is_left_alone():
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        def theirs(signum, frame):
+            pass
+
+        signal.signal(signal.SIGTERM, theirs)
+        assert not server.exit_on_sigterm() and signal.getsignal(signal.SIGTERM) is theirs
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        assert server.exit_on_sigterm()
+        with pytest.raises(SystemExit) as leaving:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs in this (main) thread at once
+        assert leaving.value.code == 0
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # a second SIGTERM kills, exit hooks or not
+    finally:
+        signal.signal(signal.SIGTERM, previous)

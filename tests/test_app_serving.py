@@ -165,6 +165,26 @@ def test_the_cached_listing_follows_folders_added_removed_and_configs_rewritten(
     assert cache.names() == [] and len(reads) == 4
 
 
+def test_a_listing_taken_mid_swap_is_not_kept_so_a_killed_writer_s_model_comes_back(tmp_path):
+    import os
+
+    from diffusion_core.weights import atomic
+
+    (tmp_path / "moons").mkdir()
+    (tmp_path / "moons" / "config.json").write_text('{"architecture": "the loader decides"}')
+    cache = ModelCache(root=tmp_path, loader=lambda path: points_pipeline())
+    assert cache.names() == ["moons"]
+    # A writer between its two renames: the model sits in its locked old copy, nothing is at moons/.
+    old = tmp_path / ".moons.old-x1"
+    old.mkdir()
+    writer = atomic._lock(old)
+    os.replace(tmp_path / "moons", old / "moons")
+    assert cache.names() == []  # a live writer's folder is left alone
+    os.close(writer)  # ... and then the writer is killed: its lock goes, the folder stays
+    assert cache.names() == ["moons"]  # listed again, the old copy restored
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["moons"]
+
+
 def test_gpu_wrapper_is_identity_without_spaces_and_spaces_gpu_with_it(monkeypatch):
     def fn():
         return 1

@@ -267,8 +267,9 @@ class ModelCache:
         """Checkpoint folders under `root` plus added pipelines, in display order, without broken ones."""
         signature = listing_signature(self.root)
         listed = self._listed
-        if listed is None or listed[0] != signature:  # read each config.json only when one changed
-            listed = self._listed = (signature, frozenset(p.name for p in list_checkpoints(self.root)))
+        if signature is None or listed is None or listed[0] != signature:  # read the configs only when one changed
+            listed = (signature, frozenset(p.name for p in list_checkpoints(self.root)))
+            self._listed = listed if signature is not None else None  # none kept mid-save (listing_signature)
         on_disk = listed[1]
         with self._lock:
             names = (on_disk | set(self._served)) - set(self._broken)

@@ -5,6 +5,7 @@ Nothing here builds a component; `app.py` passes these to Gradio.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -43,13 +44,19 @@ def slow_queue_polling(demo: gr.Blocks, seconds: float = QUEUE_POLL_S) -> bool:
 
 def exit_on_sigterm() -> bool:
     """Make SIGTERM (a Space or a container stopping the app) exit as `sys.exit(0)` does: the exit hooks
-    run, so the sampling workers are asked to finish and their shared semaphores are released (killed
-    where it stands, the process leaves them to Python's resource tracker, which reports them leaked).
-    Only the main thread may set a handler; False elsewhere."""
-    if threading.current_thread() is not threading.main_thread():
+    run, so idle sampling workers finish, busy ones are stopped, and their shared semaphores are released
+    (killed where it stands, the process leaves them to Python's resource tracker, which reports them
+    leaked). A second SIGTERM, and one sent to a forked child (ZeroGPU's runs), kill as before. Only from
+    the main thread, and only where no one else has set a handler; False where it did nothing."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         return False
+    owner = os.getpid()
 
     def leave(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one ends it, exit hooks or not
+        if os.getpid() != owner:  # a forked copy inherits the handler, not the server's shutdown
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, leave)

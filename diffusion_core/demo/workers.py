@@ -77,7 +77,9 @@ class SamplerWorkers:
 
     def __init__(self, counter, cores: int):
         self.counter, self.cores = counter, cores
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        # Last in, first out: a visitor's runs one after another go to the same worker, whose own count
+        # does not linger (threads.LINGER_S) and whose caches are warm.
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
         self.workers: list[_Worker] = []  # every worker started, idle or not
         self._owner = os.getpid()  # a forked copy of the server (ZeroGPU's runs) cannot use them
         self._lock = threading.Lock()
@@ -100,13 +102,15 @@ class SamplerWorkers:
                 self._idle.put(worker)
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait until every live worker has loaded its models (at most `timeout` s in all); whether they have."""
+        """Wait until every live worker has loaded its models (at most `timeout` s in all); whether they
+        have (False if none is alive)."""
         deadline = time.monotonic() + timeout
         for worker in self.workers:
             while worker.alive() and not worker.ready.wait(0.1):
                 if time.monotonic() > deadline:
                     return False
-        return all(worker.ready.is_set() for worker in self.workers if worker.alive())
+        alive = [worker for worker in self.workers if worker.alive()]
+        return bool(alive) and all(worker.ready.is_set() for worker in alive)
 
     @property
     def running(self) -> bool:
@@ -129,18 +133,23 @@ class SamplerWorkers:
         instead of failing after it was handed to a dead pipe."""
         if os.getpid() != self._owner:
             return False
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return False
-            if not worker.ready.is_set() and worker.alive():
-                self._idle.put(worker)  # still loading its models (the first seconds after start)
-                return False
-            worker.stop.clear()
-            if self._hand_over(worker, job):
-                break
-            self._drop(worker)
+        loading = []  # idle but still loading their models (the first seconds after start)
+        try:
+            while True:
+                try:
+                    worker = self._idle.get_nowait()
+                except queue.Empty:
+                    return False
+                if not worker.ready.is_set() and worker.alive():
+                    loading.append(worker)
+                    continue
+                worker.stop.clear()
+                if self._hand_over(worker, job):
+                    break
+                self._drop(worker)
+        finally:
+            for waiting in loading:
+                self._idle.put(waiting)
         threading.Thread(target=self._receive, args=(worker, mailbox), daemon=True, name="sample-reader").start()
         return True
 
@@ -159,6 +168,7 @@ class SamplerWorkers:
     def _drop(worker: _Worker) -> None:
         """A worker that cannot take runs: end it and clear its count of runs."""
         worker.process.kill()
+        worker.process.join(timeout=2)  # gone before its slot is cleared: no late count of its own lands after
         worker.counter.clear(worker.slot)
 
     def _receive(self, worker: _Worker, mailbox) -> None:
@@ -194,11 +204,11 @@ class SamplerWorkers:
                 return
         except Exception as error:  # noqa: BLE001 - the worker died, or sent what cannot be read: end the run
             healthy = False
+            self._drop(worker)  # its pipe may hold half a message: it takes no more runs (first: its count goes)
             with mailbox.lock:
                 mailbox.error = RuntimeError(f"the sampling worker stopped unexpectedly ({error!r}); run again")
                 mailbox.done, mailbox.finished_at = True, time.perf_counter()
                 mailbox.lock.notify()
-            self._drop(worker)  # its pipe may hold half a message: it takes no more runs
         finally:
             if healthy:
                 self._idle.put(worker)

@@ -95,6 +95,11 @@ def replace_folder(staging: Path, folder: Path) -> None:
         os.close(descriptor)
 
 
+def is_swap_debris(name: str) -> bool:
+    """Whether a folder name is a save's staging (`.NAME.tmp-*`) or old copy (`.NAME.old-*`)."""
+    return _SWAP_DEBRIS.fullmatch(name) is not None
+
+
 def recover_interrupted_swaps(root: Path | str) -> None:
     """Finish what killed writers left in `root`: restore `.NAME.old-*/NAME` where NAME is missing, delete the rest.
 
@@ -108,7 +113,7 @@ def recover_interrupted_swaps(root: Path | str) -> None:
         return
     debris = []
     for entry in root.iterdir():
-        if _SWAP_DEBRIS.fullmatch(entry.name):
+        if is_swap_debris(entry.name):
             try:
                 debris.append((entry.stat().st_mtime, entry))
             except OSError:  # gone already: its writer finished

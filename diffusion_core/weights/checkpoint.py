@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from ..models import FiLMMLP, MLPConfig, UNet, UNetConfig
 from ..schedules import NoiseSchedule
-from .atomic import recover_interrupted_swaps, staged_folder
+from .atomic import is_swap_debris, recover_interrupted_swaps, staged_folder
 from .limits import (
     MAX_TEXT_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -214,16 +214,24 @@ def list_checkpoints(root: Path | str) -> list[Path]:
     return sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_diffusion_checkpoint(p))
 
 
-def listing_signature(root: Path | str) -> tuple:
-    """What `list_checkpoints(root)` depends on, read with stat calls only: the folder's own change
-    time (a folder added, removed or swapped in) and each entry's config.json's; () if root is missing."""
+def listing_signature(root: Path | str) -> tuple | None:
+    """What `list_checkpoints(root)` depends on, read with stat calls only: the folder's and each entry's
+    config.json's identity, size and change times (a folder added, removed or swapped in, a config
+    rewritten or its permissions changed); () if root is missing. None while a save's staging or old
+    copy is there: a save in progress, or one a killed writer left for the next listing to repair, so
+    no listing of that moment may be kept."""
     root = Path(root)
+
+    def identity(status: os.stat_result) -> tuple:
+        return status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
     try:
-        signature = [root.stat().st_mtime_ns]
+        signature = [identity(root.stat())]
         for entry in sorted(os.scandir(root), key=lambda e: e.name):
+            if is_swap_debris(entry.name):
+                return None
             try:
-                config = os.stat(os.path.join(entry.path, CONFIG_NAME))
-                signature.append((entry.name, config.st_mtime_ns, config.st_size))
+                signature.append((entry.name, identity(os.stat(os.path.join(entry.path, CONFIG_NAME)))))
             except OSError:
                 signature.append((entry.name,))
     except OSError:
