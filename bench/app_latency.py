@@ -14,7 +14,8 @@ and prints medians over repeats of
   first     - submit → first streamed update received
   final     - submit → final result received (end to end), and its range over the repeats
   bare      - the same pipeline.trajectory(...) run in this process, no app, no frames,
-              as a lone run (every core, as the app gives a lone run)
+              as a lone run (every core, as the app gives a lone run), with freed memory
+              kept as the app's workers keep theirs
   ratio     - final / bare
   extra ms  - final - bare: what serving adds on top of sampling
 Targets on 2 CPU cores: first ≤ 0.3 s (2D), ≤ 0.5 s (EMNIST); moons DDPM-1000 on 2000
@@ -140,8 +141,12 @@ def timed_client(client, request) -> tuple[float, float, dict]:
 
 
 def bare_seconds(cache, request, max_threads: int | None = None) -> float:
-    """One run's sampling in this process, alone (every core, or at most `max_threads`)."""
+    """One run's sampling in this process, alone (every core, or at most `max_threads`), with freed
+    memory kept as the app's sampling workers keep theirs (`demo.allocator`): as fast as the model allows."""
+    from diffusion_core.demo.allocator import keep_freed_memory
     from diffusion_core.demo.threads import SHARE
+
+    keep_freed_memory()
 
     model, sampler, steps, eta, class_name, guidance, n, seed = request
     pipeline = cache.get(model)
