@@ -10,8 +10,9 @@ second one starts (OpenMP keeps the count per thread, so each run sets its own).
 whose last run ended less than LINGER_S ago still counts as busy: in a full queue its next
 run follows within milliseconds, and a second thread for the other run in those moments
 (and for a run starting in them) costs more than it gains, its share of each step spent
-spinning for a core the next run wants. A run may also cap its threads (`run(max_threads=...)`): outside a process's main thread, as every
-Gradio handler runs, a small network goes faster on one thread than on two
+spinning for a core the next run wants. A run may also cap its threads
+(`run(max_threads=...)`): outside a process's main thread, as every Gradio handler runs, a
+small network goes faster on one thread than on two
 (`cost.best_threads` measures which, per model).
 """
 
