@@ -24,18 +24,17 @@ from pathlib import Path
 
 import torch
 
-from diffusion_core.data import BYCLASS_NAMES, CLASS_NAMES, TOY_DATASETS, draw_toy
+from diffusion_core.data import TOY_DATASETS, draw_toy
 from diffusion_core.data.emnist import EMNISTDataMissing, batch_source, load_emnist, split_indices
 from diffusion_core.device import pick_device
 from diffusion_core.evaluation.commands import CommandError, run_eval
 from diffusion_core.evaluation.judge import ClassifierTraining, train_classifier
-from diffusion_core.models import MLPConfig, UNetConfig
 from diffusion_core.models.mlp import ACTIVATIONS
 from diffusion_core.parameterization import PREDICTION_TYPES
-from diffusion_core.schedules import BETA_SCHEDULES, NoiseSchedule
-from diffusion_core.training import TrainConfig, Trainer
+from diffusion_core.schedules import BETA_SCHEDULES
+from diffusion_core.training import Trainer
 from diffusion_core.weights.cards import model_card
-from diffusion_core.weights.checkpoint import CheckpointConfig, CheckpointError, load_config, load_training_state, save_checkpoint
+from diffusion_core.weights.checkpoint import CheckpointError, load_config, load_training_state, save_checkpoint
 from diffusion_core.weights.curves import write_loss_curve
 from diffusion_core.weights.hub_cli import (
     add_push_to_hub_argument,
@@ -46,60 +45,10 @@ from diffusion_core.weights.hub_cli import (
 )
 from diffusion_core.weights.guide_training import GUIDE_RECIPES, fit_guide
 from diffusion_core.weights.pipeline import CHECKPOINTS_DIR, resolve_checkpoint
-from diffusion_core.weights.resume import ResumeError, check_run
-
-# Command-line options that set a field of TrainConfig, and (option -> field) of the networks' configs.
-TRAIN_OPTIONS = ("steps", "batch_size", "lr", "warmup_steps", "ema_decay", "p_uncond", "min_snr_gamma", "seed")
-MLP_OPTIONS = {"hidden": "hidden", "layers": "num_layers", "fourier_bands": "fourier_bands", "activation": "activation",
-               "learn_variance": "learn_variance"}
-UNET_OPTIONS = {"channels": "channels", "blocks": "blocks"}
-
-
-def recipe(train: TrainConfig, model: MLPConfig | UNetConfig, options: dict, **sampling) -> dict:
-    """A model's command-line defaults: its training and network configs' values, then the sampling settings."""
-    return {
-        **{name: getattr(train, name) for name in TRAIN_OPTIONS},
-        **{option: getattr(model, name) for option, name in options.items()},
-        "prediction": model.prediction,
-        **sampling,
-    }
-
-
-# The shipped 2D settings, the same for every toy set; options on the command line override them.
-# Cosine + v-prediction: the cosine schedule's small noise near t=0 keeps DDIM-50's last
-# (deterministic, posterior-mean) step from thinning the data, and v-prediction stays
-# well-posed at t=T where the cosine ᾱ is ~1e-9 and an ε-model's x̂0 would blow up.
-# 48 wide with hardswish: one call on 2000 points costs ~1.6 ms on two CPU cores (SiLU: ~1.9 ms,
-# 128 wide: ~7 ms). Strays (moons, DDIM-50): 4.8% after 3000 steps of 1024, 2.1% after 12k of 2048, 1.9% 64
-# wide: training, not width, was the limit. 20,000 steps of 2048 points: ~10 minutes on one CPU thread.
-DEFAULTS = recipe(
-    TrainConfig(steps=20_000, batch_size=2048),
-    MLPConfig(hidden=48, activation="hardswish", prediction="v_prediction"),
-    MLP_OPTIONS,
-    schedule="cosine", timesteps=1000, clip=3.0,
+from diffusion_core.weights.recipes import (
+    DATASETS, DEFAULTS, EMNIST_DEFAULTS, MLP_OPTIONS, UNET_OPTIONS, build_configs, default_text,
 )
-# EMNIST: the DDPM paper's linear schedule with ε-prediction, x̂0 clipped to the pixel
-# range [-1, 1]; the U-Net of diffusion_core.models.unet (560k parameters). 8000 steps
-# of 128 images is ~10 passes over the 104,691 training images.
-EMNIST_DEFAULTS = recipe(
-    TrainConfig(steps=8000, batch_size=128, lr=1e-3, warmup_steps=200, ema_decay=0.999),
-    UNetConfig(),
-    UNET_OPTIONS,
-    schedule="linear", timesteps=1000, clip=1.0,
-)
-DATASETS = (*TOY_DATASETS, "emnist")
-
-
-def default_text(option: str) -> str:
-    """'(default X)', or '(default 2D: X, EMNIST: Y)' where the two recipes differ."""
-    toy, emnist = DEFAULTS.get(option), EMNIST_DEFAULTS.get(option)
-    shown = {key: ",".join(map(str, v)) if isinstance(v, tuple) else v for key, v in (("2D", toy), ("EMNIST", emnist))}
-    if option not in EMNIST_DEFAULTS:
-        return f"(default {shown['2D']})"
-    if option not in DEFAULTS:
-        return f"(default {shown['EMNIST']})"
-    return f"(default {toy})" if toy == emnist else f"(default 2D: {shown['2D']}, EMNIST: {shown['EMNIST']})"
-
+from diffusion_core.weights.resume import ResumeError, check_run, initial_weights
 
 CLIError = CommandError  # bad input from the command line: printed as one line, exit status 2
 
@@ -114,31 +63,18 @@ def settings_for(args: argparse.Namespace) -> dict:
         which = "the 2D models' MLP" if emnist else "the EMNIST U-Net"
         flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
         raise CLIError(f"{flags} only apply to {which}, not to {args.dataset}")
+    if not emnist and given.get("class_balance"):
+        raise CLIError(f"--class-balance applies to EMNIST; {args.dataset}'s points come from each class equally already")
     return {**defaults, **given}
 
 
-def build_configs(dataset: str, s: dict) -> tuple[CheckpointConfig, TrainConfig]:
-    if dataset == "emnist":
-        architecture, class_names, network, options = "UNet", BYCLASS_NAMES, UNetConfig, UNET_OPTIONS
-    else:
-        architecture, class_names, network, options = "FiLMMLP", CLASS_NAMES[dataset], MLPConfig, MLP_OPTIONS
-    fields = {name: tuple(s[option]) if isinstance(s[option], list) else s[option] for option, name in options.items()}
-    model = network(num_classes=len(class_names), prediction=s["prediction"], **fields)
-    train = TrainConfig(**{name: s[name] for name in TRAIN_OPTIONS})
-    schedule = NoiseSchedule.create(s["schedule"], s["timesteps"]).config()
-    clip = None if s["clip"] is None else (-float(s["clip"]), float(s["clip"]))
-    config = CheckpointConfig(model, schedule, class_names, dataset, clip, train.to_dict(), architecture)
-    CheckpointConfig.from_dict(config.to_dict())  # the loader's bounds, before any training: CheckpointError
-    return config, train
-
-
-def training_batches(args: argparse.Namespace):
+def training_batches(args: argparse.Namespace, class_balance: float = 0.0):
     """The `Trainer` batch source of a dataset: fresh toy points, or the EMNIST training part."""
     if args.dataset != "emnist":
         return lambda n, generator: draw_toy(args.dataset, n, generator)
     data, train_rows, _ = emnist_split(args.data_dir, args.command)
     print(f"EMNIST ByClass: training on {len(train_rows)} of {len(data.labels)} images")
-    return batch_source(data.images[train_rows], data.labels[train_rows])
+    return batch_source(data.images[train_rows], data.labels[train_rows], class_balance)
 
 
 def emnist_split(data_dir: str | None, command: str):
@@ -155,6 +91,9 @@ def train(args: argparse.Namespace, command: str) -> Path:
     out = Path(args.out) if args.out else CHECKPOINTS_DIR / args.dataset
     if args.resume and args.resume_from:
         raise CLIError("--resume continues the run in --out, --resume-from the one in FOLDER: pass one of them")
+    if args.init_from and (args.resume or args.resume_from):
+        raise CLIError("--init-from starts a new run from a checkpoint's weights; --resume and --resume-from "
+                       "continue a run: pass one of them")
     # --resume continues the run saved in --out; --resume-from one saved elsewhere (a long run kept
     # outside checkpoints/ until it is done), writing to --out.
     source = Path(args.resume_from) if args.resume_from else out if args.resume else None
@@ -164,11 +103,22 @@ def train(args: argparse.Namespace, command: str) -> Path:
         check_run(out, source, config, train_config.to_dict(), args.force, flag)
     except ResumeError as error:
         raise CLIError(str(error)) from None
-    batches = training_batches(args)
+    network, lineage = None, {}
+    if args.init_from:
+        # A fine-tune: the weights (the saved EMA) of a finished run, a fresh optimiser and schedule.
+        try:
+            network, lineage["init_from"], earlier = initial_weights(out, Path(args.init_from), config)
+        except ResumeError as error:
+            raise CLIError(str(error)) from None
+        except CheckpointError as error:
+            raise CLIError(f"--init-from: {error}") from None
+        if earlier:
+            command = f"{earlier}\n{command}"
+    batches = training_batches(args, train_config.class_balance)
     device = pick_device(args.device)
     torch.manual_seed(train_config.seed)  # the initial weights come from the global generator
     trainer = Trainer(
-        config.build_model(),
+        network or config.build_model(),
         config.build_schedule(),
         batches,
         train_config,
@@ -180,9 +130,10 @@ def train(args: argparse.Namespace, command: str) -> Path:
         trainer.load_state(*load_training_state(source))
         print(f"resuming {source} from step {trainer.step}" + ("" if source.resolve() == out.resolve() else f", saving to {out}"))
         # The card keeps every command that shaped these weights, one per line, in order.
-        earlier = load_config(source).training.get("command")
-        if earlier:
-            command = f"{earlier}\n{command}"
+        earlier = load_config(source).training
+        if earlier.get("command"):
+            command = f"{earlier['command']}\n{command}"
+        lineage = {k: earlier[k] for k in ("init_from",) if k in earlier}
 
     def save() -> None:
         training = {
@@ -192,6 +143,7 @@ def train(args: argparse.Namespace, command: str) -> Path:
             "threads": torch.get_num_threads(),
             "final_loss": sum(trainer.losses[-100:]) / max(1, len(trainer.losses[-100:])),
             "command": command,
+            **lineage,
         }
         saved = replace(config, training=training)
         card = model_card(saved, None, command, name=out.name).encode()
@@ -238,6 +190,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--p-uncond", type=float, help=f"label dropout probability {d('p_uncond')}")
         p.add_argument("--min-snr-gamma", type=float,
                        help=f"min-SNR-γ loss weighting, γ (e.g. 5; 0: plain MSE) {d('min_snr_gamma')}")
+        p.add_argument("--class-balance", type=float, metavar="B",
+                       help="emnist: draw class c with probability ∝ n_c^(1−B): 0 as the data has them, "
+                            f"1 every class equally often {d('class_balance')}")
         p.add_argument("--schedule", choices=BETA_SCHEDULES, help=f"beta schedule {d('schedule')}")
         p.add_argument("--timesteps", type=int, help=f"diffusion steps T {d('timesteps')}")
         p.add_argument("--prediction", choices=PREDICTION_TYPES, help=f"network target {d('prediction')}")
@@ -258,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--resume-from", metavar="FOLDER",
                        help="continue from the training state saved in FOLDER, saving to the output folder "
                             "(a long run kept outside checkpoints/ until it is done)")
+        p.add_argument("--init-from", metavar="FOLDER",
+                       help="start from the weights of the checkpoint in FOLDER (a fine-tune: a fresh optimiser "
+                            "and learning-rate schedule) instead of a random initialisation")
         p.add_argument("--force", action="store_true", help="replace an output checkpoint of a different architecture, "
                                                              "or one that --resume-from did not come from")
         p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -48,6 +48,9 @@ class TrainConfig:
     # Min-SNR-γ loss weighting (Hang et al. 2023): each timestep's loss weighted so the easy,
     # low-noise steps (SNR(t) = ᾱ/(1-ᾱ) above γ) no longer dominate the gradient; 0: plain MSE.
     min_snr_gamma: float = 0.0
+    # How evenly a labelled data set's classes are drawn (`data.emnist.batch_source`): 0 as the
+    # data has them, 1 every class equally often.
+    class_balance: float = 0.0
 
     def __post_init__(self):
         check_positive_ints(self, ("steps", "batch_size"), what="")
@@ -59,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if not (math.isfinite(self.min_snr_gamma) and self.min_snr_gamma >= 0.0):
             raise ValueError(f"min_snr_gamma must be >= 0 (0: off), got {self.min_snr_gamma!r}")
+        if not 0.0 <= self.class_balance <= 1.0:
+            raise ValueError(f"class_balance must be in [0, 1], got {self.class_balance!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

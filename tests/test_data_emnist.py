@@ -119,3 +119,23 @@ def test_batch_source_draws_matching_rows_reproducibly():
     x2, y2 = draw(6, torch.Generator().manual_seed(3))
     assert x.shape == (6, 1, 28, 28) and torch.equal(x[:, 0, 0, 0].long(), y)
     assert torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 1.0])
+def test_class_balance_draws_class_c_in_proportion_to_its_count_to_the_one_minus_beta(balance):
+    # Classes of 900, 90 and 10 rows; each image's pixel says which row it is.
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate((900, 90, 10))])
+    images = torch.arange(len(labels), dtype=torch.float32)[:, None, None, None].expand(-1, 1, 28, 28)
+    x, y = batch_source(images, labels, balance)(60_000, torch.Generator().manual_seed(0))
+    assert torch.equal(labels[x[:, 0, 0, 0].long()], y)  # every image arrives with its own label
+    expected = torch.tensor([900.0, 90.0, 10.0]) ** (1 - balance)
+    shares = torch.bincount(y, minlength=3).double() / len(y)
+    assert shares.tolist() == pytest.approx((expected / expected.sum()).tolist(), abs=0.01)
+    # Within the rarest class, every row is drawn: balance repeats rows, it does not pick a few.
+    rare_rows = x[y == 2, 0, 0, 0].long().unique()
+    assert len(rare_rows) == 10
+
+
+def test_class_balance_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match=r"class_balance must be in \[0, 1\], got 1.5"):
+        batch_source(torch.zeros(3, 1, 28, 28), torch.arange(3), 1.5)

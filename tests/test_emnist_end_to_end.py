@@ -138,6 +138,16 @@ def test_train_emnist_from_idx_files_then_eval_writes_figures_grid_and_card(tmp_
     assert "- emnist" in card and "![samples](samples.png)" in card and "Fréchet" in card
 
 
+def test_train_emnist_with_class_balance_records_it_and_resumes_only_alike(tmp_path, data_dir, capsys):
+    out = tmp_path / "emnist"
+    assert train_toy.main(["train", "emnist", "--data-dir", str(data_dir), "--out", str(out), *TINY,
+                           "--class-balance", "0.5"]) == 0
+    assert load_config(out).training["class_balance"] == 0.5
+    assert "class c drawn with probability ∝ n_c^(1 − 0.5) (`--class-balance 0.5`)" in (out / "README.md").read_text()
+    assert train_toy.main(["train", "emnist", "--data-dir", str(data_dir), "--out", str(out), "--resume", *TINY]) == 2
+    assert "other settings (class_balance 0.5 -> 0.0)" in capsys.readouterr().err
+
+
 def test_emnist_input_errors_exit_2_with_a_message_naming_the_fix(tmp_path, data_dir, capsys):
     assert train_toy.main(["train", "emnist", "--out", str(tmp_path / "a"), *TINY]) == 2
     assert "train emnist needs --data-dir" in capsys.readouterr().err

@@ -107,6 +107,54 @@ def test_resume_from_writes_over_another_checkpoint_only_with_force_and_only_a_r
     assert json.loads((out / "training_state.json").read_text())["step"] == 8
 
 
+def test_init_from_starts_a_fresh_schedule_from_the_saved_weights_and_keeps_the_lineage(tmp_path):
+    import torch
+
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    assert train_toy.main(["train", "moons", "--out", str(base), *TINY]) == 0
+    base_weights = {k: v.clone() for k, v in load_model(base)[0].state_dict().items()}
+    # Zero steps would save the initial network: it must be the base's weights, not a fresh draw.
+    assert train_toy.main(["train", "moons", "--out", str(tuned), "--init-from", str(base), *TINY,
+                           "--steps", "1", "--lr", "1e-12", "--seed", "3", "--ema-decay", "0"]) == 0
+    tuned_weights = load_model(tuned)[0].state_dict()
+    assert all(torch.allclose(tuned_weights[k], v, atol=1e-6) for k, v in base_weights.items())
+    training = json.loads((tuned / "config.json").read_text())["training"]
+    assert training["steps"] == 1 and training["seed"] == 3  # a schedule of its own, not the base's
+    assert training["init_from"] == {"folder": str(base), "steps": 6,
+                                     "seconds": json.loads((base / "config.json").read_text())["training"]["seconds"]}
+    commands = training["command"].splitlines()
+    assert len(commands) == 2 and "--init-from" not in commands[0] and "--init-from" in commands[1]
+    card = (tuned / "README.md").read_text()
+    assert f"started from the weights then in `{base}`, after 6 steps" in card and commands[0] in card
+    # Copying the finished run elsewhere with --resume-from keeps where it started.
+    final = tmp_path / "final"
+    assert train_toy.main(["train", "moons", "--out", str(final), "--resume-from", str(tuned), *TINY,
+                           "--steps", "1", "--lr", "1e-12", "--seed", "3", "--ema-decay", "0"]) == 0
+    assert json.loads((final / "config.json").read_text())["training"]["init_from"]["steps"] == 6
+    assert "started from the weights then in" in (final / "README.md").read_text()
+
+
+def test_init_from_refuses_its_own_folder_a_missing_one_another_network_or_a_resume(tmp_path, capsys):
+    base = tmp_path / "base"
+    train_toy.main(["train", "moons", "--out", str(base), *TINY])
+    before = (base / "model.safetensors").read_bytes()
+    assert train_toy.main(["train", "moons", "--out", str(base), "--init-from", str(base), *TINY]) == 2
+    assert f"would write over {base}, the weights it starts from" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert train_toy.main(["train", "moons", "--out", str(out), "--init-from", str(tmp_path / "no"), *TINY]) == 2
+    assert "has no checkpoint to start from" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(out), "--init-from", str(base), *TINY, "--hidden", "24"]) == 2
+    assert "has a different architecture (hidden 16 -> 24)" in capsys.readouterr().err
+    assert train_toy.main(["train", "circles", "--out", str(out), "--init-from", str(base), *TINY]) == 2
+    assert "was trained on moons, not circles" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(base), "--resume", "--init-from", str(base), *TINY]) == 2
+    assert "pass one of them" in capsys.readouterr().err
+    (base / "model.safetensors").write_bytes(b"not safetensors")
+    assert train_toy.main(["train", "moons", "--out", str(out), "--init-from", str(base), *TINY]) == 2
+    assert capsys.readouterr().err.startswith("error: --init-from: ")
+    assert not out.exists() and before != b""
+
+
 def test_a_different_architecture_is_refused_without_force(tmp_path, capsys):
     out = tmp_path / "moons"
     train_toy.main(["train", "moons", "--out", str(out), *TINY])
@@ -128,6 +176,9 @@ def test_bad_input_exits_with_status_2_and_a_one_line_message(tmp_path, capsys):
     assert "has no checkpoint to resume from" in capsys.readouterr().err
     assert train_toy.main(["train", "moons", "--out", str(tmp_path / "x"), *TINY, "--p-uncond", "2"]) == 2
     assert "p_uncond must be in [0, 1], got 2.0" in capsys.readouterr().err
+    assert train_toy.main(["train", "moons", "--out", str(tmp_path / "x"), *TINY, "--class-balance", "1"]) == 2
+    assert "--class-balance applies to EMNIST" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_eval_prints_the_figures_and_updates_the_card(tmp_path, capsys):

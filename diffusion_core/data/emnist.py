@@ -169,14 +169,31 @@ def case_merged(labels: torch.Tensor, class_names: tuple[str, ...] = BYCLASS_NAM
     return table.to(labels.device)[labels]
 
 
-def batch_source(images: torch.Tensor, labels: torch.Tensor) -> Callable[[int, torch.Generator], tuple]:
-    """A `Trainer` batch source: batch_size rows drawn uniformly with replacement by the generator.
+def batch_source(
+    images: torch.Tensor, labels: torch.Tensor, class_balance: float = 0.0
+) -> Callable[[int, torch.Generator], tuple]:
+    """A `Trainer` batch source: batch_size rows drawn with replacement by the generator.
 
     images: (N, 1, 28, 28), labels: (N,) → (x0: (B, 1, 28, 28), y: (B,)).
+    class_balance β in [0, 1]: class c is drawn with probability ∝ n_c^(1−β), its rows
+    uniformly within it; 0 draws rows uniformly (each class as often as the data has it),
+    1 every class equally often. ByClass is lopsided (5,700 training 1s, 287 js), and the
+    model is judged on every class alike.
     """
+    if not 0.0 <= class_balance <= 1.0:
+        raise ValueError(f"class_balance must be in [0, 1], got {class_balance!r}")
+    if class_balance == 0.0:
+        def draw(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            rows = torch.randint(0, len(images), (batch_size,), generator=generator)
+            return images[rows], labels[rows]
 
-    def draw(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = torch.randint(0, len(images), (batch_size,), generator=generator)
+        return draw
+    counts = torch.bincount(labels).double()
+    # A row's weight n_c^(−β): its class's rows together weigh n_c^(1−β).
+    weights = counts[labels].pow(-class_balance)
+
+    def draw_balanced(batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
         return images[rows], labels[rows]
 
-    return draw
+    return draw_balanced

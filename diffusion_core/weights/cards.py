@@ -157,6 +157,27 @@ def _card(data: ModelCardData, lines: list[str]) -> str:
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"))
 
 
+def fine_tune_lines(init_from: dict | None) -> list[str]:
+    """The card's note on a run started from another checkpoint's weights (`--init-from`)."""
+    if not init_from:
+        return []
+    seconds = init_from.get("seconds")
+    return [
+        f"- a fine-tune: it started from the weights then in `{init_from.get('folder')}`, after "
+        f"{init_from.get('steps')} steps (the commands before its own, above), with a fresh optimiser and "
+        "learning-rate schedule" + (f"; that run took {seconds:.1f} s" if isinstance(seconds, (int, float)) else "")
+    ]
+
+
+def class_balance_text(balance: float | None) -> str:
+    """The training line's note on `--class-balance` (nothing when classes came as the data has them)."""
+    if not balance:
+        return ""
+    if balance == 1:
+        return ", every class drawn equally often (`--class-balance 1`)"
+    return f", class c drawn with probability ∝ n_c^(1 − {balance:g}) (`--class-balance {balance:g}`)"
+
+
 def model_card(config: CheckpointConfig, report, command: str, image_name: str = SAMPLE_IMAGE_NAME,
                name: str | None = None) -> str:
     """The README.md text: Hub metadata, what the model is, how it was trained, its figures; `name`:
@@ -189,11 +210,13 @@ def model_card(config: CheckpointConfig, report, command: str, image_name: str =
             f"with {training.get('warmup_steps')} warmup steps and cosine decay, EMA {training.get('ema_decay')}, "
             f"p_uncond {training.get('p_uncond')}, seed {training.get('seed')}"
             + (f", min-SNR-γ loss weighting with γ = {training['min_snr_gamma']}" if training.get("min_snr_gamma") else "")
+            + class_balance_text(training.get("class_balance"))
         ),
         (
             f"- training time: {training.get('seconds', float('nan')):.1f} s on {training.get('device', '?')} "
             f"({training.get('threads', '?')} threads)"
         ),
+        *fine_tune_lines(training.get("init_from")),
         "",
         "## Quality (`train_toy.py eval`)",
         "",

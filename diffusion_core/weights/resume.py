@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import CheckpointConfig, load_config
+import torch
+
+from .checkpoint import WEIGHTS_NAME, CheckpointConfig, CheckpointError, load_config, load_training_state, load_weights_into
 
 # Training settings a resumed run must share with the saved one (`steps` may change).
 KEPT_TRAINING = ("batch_size", "lr", "warmup_steps", "final_lr_fraction", "weight_decay", "grad_clip", "ema_decay",
-                 "p_uncond", "min_snr_gamma", "seed")
-TRAINING_DEFAULTS = {"final_lr_fraction": 0.0, "weight_decay": 0.0, "grad_clip": 1.0, "min_snr_gamma": 0.0}
+                 "p_uncond", "min_snr_gamma", "class_balance", "seed")
+TRAINING_DEFAULTS = {"final_lr_fraction": 0.0, "weight_decay": 0.0, "grad_clip": 1.0, "min_snr_gamma": 0.0,
+                     "class_balance": 0.0}
 
 
 class ResumeError(ValueError):
@@ -61,3 +64,39 @@ def check_run(out: Path, source: Path | None, config: CheckpointConfig, training
     if differences:
         raise ResumeError(f"{flag}: {source} was trained with other settings ({', '.join(differences)}); "
                           "pass the same options to continue it")
+
+
+def check_init(out: Path, init: Path, config: CheckpointConfig) -> CheckpointConfig:
+    """Refuse (ResumeError) a run starting from the weights in `init` (`--init-from`, a fine-tune) as
+    `config` describes it and saving to `out`; return init's config."""
+    if not (init / "config.json").exists():
+        raise ResumeError(f"--init-from: {init} has no checkpoint to start from")
+    if out.resolve() == init.resolve():
+        raise ResumeError(f"--init-from: the run would write over {init}, the weights it starts from; "
+                          "choose another --out (and copy it in with --resume-from once it is done)")
+    saved = load_config(init)
+    differences = changes(describe_architecture(saved), describe_architecture(config))
+    if differences:
+        raise ResumeError(f"--init-from: {init} has a different architecture ({', '.join(differences)}); "
+                          "pass its network options")
+    if saved.dataset != config.dataset:
+        raise ResumeError(f"--init-from: {init} was trained on {saved.dataset}, not {config.dataset}")
+    return saved
+
+
+def reached_step(folder: Path, config: CheckpointConfig) -> int | None:
+    """The step a checkpoint's weights were saved at: its training state's, else its schedule's end."""
+    try:
+        return int(load_training_state(folder)[1]["step"])
+    except (CheckpointError, OSError, KeyError, TypeError, ValueError):
+        return config.training.get("steps")
+
+
+def initial_weights(out: Path, init: Path, config: CheckpointConfig) -> tuple[torch.nn.Module, dict, str | None]:
+    """A fine-tune's start (`--init-from`): the network of `config` holding init's weights, what the new
+    config records of where it started, and the commands that trained init (ResumeError or
+    CheckpointError when it may not or cannot start there)."""
+    started = check_init(out, init, config)
+    network = load_weights_into(config.build_model(), init / WEIGHTS_NAME)
+    lineage = {"folder": str(init), "steps": reached_step(init, started), "seconds": started.training.get("seconds")}
+    return network, lineage, started.training.get("command")
