@@ -118,7 +118,7 @@ def train(args: argparse.Namespace, command: str) -> Path:
     device = pick_device(args.device)
     torch.manual_seed(train_config.seed)  # the initial weights come from the global generator
     trainer = Trainer(
-        network or config.build_model(),
+        network if network is not None else config.build_model(),
         config.build_schedule(),
         batches,
         train_config,
@@ -133,7 +133,8 @@ def train(args: argparse.Namespace, command: str) -> Path:
         earlier = load_config(source).training
         if earlier.get("command"):
             command = f"{earlier['command']}\n{command}"
-        lineage = {k: earlier[k] for k in ("init_from",) if k in earlier}
+        if "init_from" in earlier:  # a fine-tune continued: where it started stays in its config
+            lineage = {"init_from": earlier["init_from"]}
 
     def save() -> None:
         training = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import WEIGHTS_NAME, CheckpointConfig, CheckpointError, load_config, load_training_state, load_weights_into
+from .checkpoint import STATE_META_NAME, WEIGHTS_NAME, CheckpointConfig, load_config, load_weights_into, read_record
 
 # Training settings a resumed run must share with the saved one (`steps` may change).
 KEPT_TRAINING = ("batch_size", "lr", "warmup_steps", "final_lr_fraction", "weight_decay", "grad_clip", "ema_decay",
@@ -51,14 +51,7 @@ def check_run(out: Path, source: Path | None, config: CheckpointConfig, training
                               f"continued from {source}, or choose another --out")
     if source is None:
         return
-    if not (source / "config.json").exists():
-        raise ResumeError(f"{flag}: {source} has no checkpoint to resume from")
-    saved = load_config(source)
-    differences = changes(describe_architecture(saved), describe_architecture(config))
-    if differences:
-        raise ResumeError(f"{flag}: {source} has a different architecture ({', '.join(differences)})")
-    if saved.dataset != config.dataset:
-        raise ResumeError(f"{flag}: {source} was trained on {saved.dataset}, not {config.dataset}")
+    saved = same_model(source, config, flag, "resume from")
     before = {k: saved.training.get(k, TRAINING_DEFAULTS.get(k)) for k in KEPT_TRAINING}
     differences = changes(before, {k: training.get(k) for k in KEPT_TRAINING})
     if differences:
@@ -66,30 +59,34 @@ def check_run(out: Path, source: Path | None, config: CheckpointConfig, training
                           "pass the same options to continue it")
 
 
+def same_model(folder: Path, config: CheckpointConfig, flag: str, purpose: str) -> CheckpointConfig:
+    """The config of the checkpoint in `folder` that a run (`flag`) continues or starts from; ResumeError
+    unless it holds one of `config`'s network and schedule, trained on the same data set."""
+    if not (folder / "config.json").exists():
+        raise ResumeError(f"{flag}: {folder} has no checkpoint to {purpose}")
+    saved = load_config(folder)
+    differences = changes(describe_architecture(saved), describe_architecture(config))
+    if differences:
+        raise ResumeError(f"{flag}: {folder} has a different architecture ({', '.join(differences)}); "
+                          "pass its network options")
+    if saved.dataset != config.dataset:
+        raise ResumeError(f"{flag}: {folder} was trained on {saved.dataset}, not {config.dataset}")
+    return saved
+
+
 def check_init(out: Path, init: Path, config: CheckpointConfig) -> CheckpointConfig:
     """Refuse (ResumeError) a run starting from the weights in `init` (`--init-from`, a fine-tune) as
     `config` describes it and saving to `out`; return init's config."""
-    if not (init / "config.json").exists():
-        raise ResumeError(f"--init-from: {init} has no checkpoint to start from")
     if out.resolve() == init.resolve():
         raise ResumeError(f"--init-from: the run would write over {init}, the weights it starts from; "
                           "choose another --out (and copy it in with --resume-from once it is done)")
-    saved = load_config(init)
-    differences = changes(describe_architecture(saved), describe_architecture(config))
-    if differences:
-        raise ResumeError(f"--init-from: {init} has a different architecture ({', '.join(differences)}); "
-                          "pass its network options")
-    if saved.dataset != config.dataset:
-        raise ResumeError(f"--init-from: {init} was trained on {saved.dataset}, not {config.dataset}")
-    return saved
+    return same_model(init, config, "--init-from", "start from")
 
 
 def reached_step(folder: Path, config: CheckpointConfig) -> int | None:
     """The step a checkpoint's weights were saved at: its training state's, else its schedule's end."""
-    try:
-        return int(load_training_state(folder)[1]["step"])
-    except (CheckpointError, OSError, KeyError, TypeError, ValueError):
-        return config.training.get("steps")
+    step = (read_record(folder / STATE_META_NAME) or {}).get("step")
+    return step if isinstance(step, int) else config.training.get("steps")
 
 
 def initial_weights(out: Path, init: Path, config: CheckpointConfig) -> tuple[torch.nn.Module, dict, str | None]:
