@@ -99,6 +99,17 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 180) -> No
     raise SystemExit(f"the app did not answer at {url} within {timeout} s")
 
 
+def open_page(http, url: str, session: str) -> None:
+    """What a browser tab does when the page loads, for the session `session` on the connection `http`:
+    read the page's config and run its load event (`from_link`), which starts the session's state in
+    Gradio (every component's config, ~10 ms here), so a run the visitor submits later does not pay for it."""
+    config = http.get(f"{url}config").json()
+    load = next(d["id"] for d in config["dependencies"] if [0, "load"] in d["targets"])
+    answer = http.post(f"{url}gradio_api/run/predict",
+                       json={"data": [], "fn_index": load, "session_hash": session, "event_data": None, "trigger_id": 0})
+    answer.raise_for_status()
+
+
 def timed_http(http, url: str, request, session: str | None = None) -> tuple[float, float, dict]:
     """One /sample call through Gradio's HTTP API on the open connection `http` (an httpx.Client):
     POST the inputs, then read the event stream as it arrives.
