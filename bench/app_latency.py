@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from diffusion_core.demo.admission import ADMISSION_SPACING_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +106,10 @@ def open_page(http, url: str, session: str) -> None:
     read the page's config and run its load event (`from_link`), which starts the session's state in
     Gradio (every component's config, ~10 ms here), so a run the visitor submits later does not pay for it."""
     config = http.get(f"{url}config").json()
-    load = next(d["id"] for d in config["dependencies"] if [0, "load"] in d["targets"])
+    load = next((d["id"] for d in config["dependencies"] if [0, "load"] in d["targets"]), None)
+    if load is None:
+        raise SystemExit(f"{url}: the page has no load event on its root block, so no session to open "
+                         "(has app.py's demo.load(...) moved?)")
     answer = http.post(f"{url}gradio_api/run/predict",
                        json={"data": [], "fn_index": load, "session_hash": session, "event_data": None, "trigger_id": 0})
     answer.raise_for_status()
@@ -168,6 +173,8 @@ def bare_seconds(cache, request, max_threads: int | None = None) -> float:
                                          eta=eta, seed=seed)
         for _ in trajectory:
             SHARE.sync()
+        if pipeline.device.type == "cuda":  # the last step's kernels may still be running
+            torch.cuda.synchronize(pipeline.device)
         return time.perf_counter() - start
 
 

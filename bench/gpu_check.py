@@ -43,23 +43,30 @@ def seconds(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def same_samples(device: str) -> None:
+def same_samples(device: str, points: int = 2000, characters: int = 16, steps: int = 50) -> float:
+    """Part 1; returns the largest difference over every case."""
     print("1. the same seed on the GPU and the CPU (largest |difference| of the samples):")
     steered = {"label": 0, "classifier_scale": 1.0, "conditional": False}  # classifier guidance, with its guide
-    for name, n, options in (("moons", 2000, {}), ("emnist", 16, {"label": "A", "guidance": 3.0}),
-                             ("moons", 2000, steered), ("emnist", 16, {**steered, "classifier_scale": 3.0}),
-                             ("moons_learned", 2000, {"variance": "learned"})):
+    worst = 0.0
+    for name, n, options in (("moons", points, {}), ("emnist", characters, {"label": "A", "guidance": 3.0}),
+                             ("moons", points, steered), ("emnist", characters, {**steered, "classifier_scale": 3.0}),
+                             ("moons_learned", points, {"variance": "learned"})):
         cpu, there = load_pipeline(name, "cpu"), load_pipeline(name, device)
         for sampler in SAMPLERS:
-            steps = 50 if sampler != "heun" else 25
-            a = cpu.generate(n, sampler=sampler, steps=steps, seed=7, **options)
-            took, b = seconds(lambda: there.generate(n, sampler=sampler, steps=steps, seed=7, **options))
+            steps_here = steps if sampler != "heun" else max(1, steps // 2)  # Heun: two evaluations a step
+            a = cpu.generate(n, sampler=sampler, steps=steps_here, seed=7, **options)
+            took, b = seconds(lambda: there.generate(n, sampler=sampler, steps=steps_here, seed=7, **options))
+            difference = float((a - b.cpu()).abs().max())
+            worst = max(worst, difference)
             what = "steered" if "classifier_scale" in options else "learned Σ" if "variance" in options else ""
-            print(f"   {name:<13} {what:<9} {sampler:<16} {float((a - b.cpu()).abs().max()):.2e}   ({took:.3f} s there)")
+            print(f"   {name:<13} {what:<9} {sampler:<16} {difference:.2e}   ({took:.3f} s there)")
+    return worst
 
 
-def training_steps(device: str, steps: int = 30) -> None:
+def training_steps(device: str, steps: int = 30, batch_size: int = 128) -> dict[str, float]:
+    """Part 2; returns each network's last loss."""
     print(f"2. {steps} training steps of each network on {device} (bf16 autocast on CUDA):")
+    losses = {}
     for name in ("moons", "emnist"):
         config = load_pipeline(name, "cpu").config
         if name == "moons":
@@ -68,25 +75,34 @@ def training_steps(device: str, steps: int = 30) -> None:
             batches = lambda n, g: (torch.rand(n, 1, 28, 28, generator=g) * 2 - 1,  # noqa: E731
                                     torch.randint(0, 62, (n,), generator=g))
         trainer = Trainer(config.build_model(), config.build_schedule(), batches,
-                          TrainConfig(steps=steps, batch_size=128), config.model.prediction, device)
+                          TrainConfig(steps=steps, batch_size=batch_size), config.model.prediction, device)
         trainer.run(until=3, progress=False)  # warm-up: kernels, allocator
         took, _ = seconds(lambda: trainer.run(until=steps, progress=False))
         print(f"   {name:<7} {(steps - 3) / took:7.1f} steps/s, last loss {trainer.losses[-1]:.4f}")
+        losses[name] = trainer.losses[-1]
+    return losses
 
 
-def served_run(device: str) -> None:
+SERVED = (("moons DDPM-1000, 5000 points", ("moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 5000)),
+          ("EMNIST DDPM-1000, 64 characters, w = 3", ("emnist", "ddpm", 1000, 0.0, "A", 3.0, 64)),
+          ("EMNIST DDIM-50, 16 characters, w = 3", ("emnist", "ddim", 50, 0.0, "A", 3.0, 16)))
+
+
+def served_run(device: str, cases=SERVED) -> list:
+    """Part 3; returns each case's last update (its summary: frames sent, timings)."""
     from diffusion_core.demo import live
     from diffusion_core.demo.cache import ModelCache
     from diffusion_core.demo.requests import validate_request
 
     print(f"3. runs through the app's own path on {device}:")
     cache = ModelCache(loader=lambda folder: load_pipeline(folder, device), max_run_seconds=600)
-    for label, args in (("moons DDPM-1000, 5000 points", ("moons", "ddpm", 1000, 0.0, "unconditional", 0.0, 5000)),
-                        ("EMNIST DDPM-1000, 64 characters, w = 3", ("emnist", "ddpm", 1000, 0.0, "A", 3.0, 64)),
-                        ("EMNIST DDIM-50, 16 characters, w = 3", ("emnist", "ddim", 50, 0.0, "A", 3.0, 16))):
+    finals = []
+    for label, args in cases:
         request = validate_request(cache, *args, seed=0)
         took, updates = seconds(lambda: list(live.run_sample(request, cache)))
         print(f"   {label:<40} {took:6.2f} s end to end, {updates[-1].summary['frames_sent']} frames")
+        finals.append(updates[-1])
+    return finals
 
 
 def main() -> None:
