@@ -1,13 +1,16 @@
-"""The quality meter for characters: what a judge reads, case-alike letters, diversity."""
+"""The quality meter: for characters what a judge reads, case-alike letters, diversity; for points the
+slow metrics' figures, read from rasters."""
 
 import numpy as np
 import pytest
 import torch
 
+from diffusion_core.data import CLASS_NAMES, TOY_DATASETS, toy_dataset
 from diffusion_core.data.emnist import BYCLASS_NAMES
 from diffusion_core.demo import quality
 from diffusion_core.demo.cache import ModelInfo
 from diffusion_core.evaluation.judge import save_classifier
+from diffusion_core.evaluation.metrics import StrayReference, class_conformity
 from diffusion_core.models import CharacterClassifier, ClassifierConfig
 
 INFO = ModelInfo("emnist", "images", (1, 28, 28), BYCLASS_NAMES, 1000, "emnist", 64, 16)
@@ -53,3 +56,20 @@ def test_no_judge_or_a_broken_one_gives_no_meter_rather_than_an_error(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{")
     assert quality.quality_figures(INFO, 0, images, tmp_path / "broken") is None
+
+
+@pytest.mark.parametrize("dataset", sorted(TOY_DATASETS))
+def test_the_points_meter_gives_the_slow_metrics_figures_on_every_toy_set(dataset):
+    names = CLASS_NAMES.get(dataset, ())
+    info = ModelInfo(dataset, "points", (2,), names, 1000, dataset, 5000, 2000)
+    points, labels = toy_dataset(dataset, 2000, seed=5)
+    samples = (points + 0.1 * torch.randn(points.shape, generator=torch.Generator().manual_seed(6))).numpy()
+    figures = quality.points_quality(info, 0 if names else None, samples)
+    stray_reference, _ = toy_dataset(dataset, quality.STRAY_POINTS, quality.REFERENCE_SEED + 1)
+    calibration, _ = toy_dataset(dataset, quality.STRAY_POINTS, quality.REFERENCE_SEED + 2)
+    slow = StrayReference(stray_reference, calibration).share(torch.from_numpy(samples))
+    assert figures["strays"] == round(slow, 4) and 0.02 < slow < 0.9  # blurred data: some strays, not all
+    if names:
+        reference, reference_labels = toy_dataset(dataset, quality.REFERENCE_POINTS, quality.REFERENCE_SEED)
+        expected = class_conformity(torch.from_numpy(samples), 0, reference, reference_labels)
+        assert figures["class_conformity"] == round(expected, 4)

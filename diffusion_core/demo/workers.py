@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .quality import quality_figures
+from .quality import prepare_meter, quality_figures
 from .requests import RequestError
 from .sampling import Job, new_mailbox, next_batch, sample_job
 
@@ -269,13 +269,14 @@ def _run_job(job: Job, loaded: dict, connection, mailbox, share) -> None:
 
 
 def _preload(loaded: dict, models: list[tuple[str, str]]) -> None:
-    """Load each (name, folder) and run two DDIM steps on it, so a first run finds it warm; a model that
-    fails here is left for its run to report."""
+    """Load each (name, folder), run two DDIM steps on it and build its quality meter's references, so a
+    first run finds it warm; a model that fails here is left for its run to report."""
     for name, folder in models:
         try:
             served = _served_model(loaded, name, folder)
             for _step in served.pipeline.trajectory(2, sampler="ddim", steps=2, seed=0):
                 pass
+            prepare_meter(served.info)
         except Exception:  # noqa: BLE001 - its run will load it again and say what is wrong
             continue
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .raster import UNDECIDED, label_raster, stray_raster
+
 
 def random_directions(num_directions: int, dim: int, seed: int = 0) -> torch.Tensor:
     """num_directions unit vectors drawn uniformly on the sphere S^{dim-1}: (dim, num_directions)."""
@@ -97,6 +99,35 @@ def class_conformity(samples: torch.Tensor, requested: int, reference: torch.Ten
     return (nearest_labels(samples, reference, labels) == requested).double().mean().item()
 
 
+class NearestLabels:
+    """`nearest_labels` against one fixed, labelled reference set, for scoring many sample sets.
+
+    In 2D most points read their answer from a raster (`raster.label_raster`, built once) and
+    only those near a boundary between labels are measured against every reference point;
+    the answers are the same as `nearest_labels`'s.
+    """
+
+    def __init__(self, reference: torch.Tensor, labels: torch.Tensor):
+        self.reference, self.labels = reference.float().cpu(), labels.cpu()
+        built = label_raster(self.reference, self.labels) if reference.shape[1] == 2 else None
+        self._raster, self._values = built if built is not None else (None, None)
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        points = points.float().cpu()
+        if self._raster is None:
+            return nearest_labels(points, self.reference, self.labels)
+        found = self._raster.lookup(points)
+        open_ = found == UNDECIDED
+        answers = torch.empty(len(points), dtype=self.labels.dtype)
+        answers[~open_] = self._values[found[~open_]].to(self.labels.dtype)
+        answers[open_] = nearest_labels(points[open_], self.reference, self.labels)
+        return answers
+
+    def conformity(self, samples: torch.Tensor, requested: int) -> float:
+        """`class_conformity` against this reference."""
+        return (self(samples) == requested).double().mean().item()
+
+
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """The Fréchet distance between Gaussians fitted to two feature sets a: (N, D), b: (M, D).
 
@@ -141,14 +172,27 @@ class StrayReference:
     has no mass, which a distance between whole distributions averages away.
     """
 
-    def __init__(self, reference: torch.Tensor, calibration: torch.Tensor, quantile: float = 0.99):
+    def __init__(self, reference: torch.Tensor, calibration: torch.Tensor, quantile: float = 0.99, raster: bool = False):
+        """raster: for a 2D reference that scores many sample sets, build `raster.stray_raster` once
+        (about as long as scoring a few sets the slow way) so that most points are a lookup."""
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
         self.reference = reference.float()
         self.threshold = float(torch.quantile(nearest_distances(calibration, self.reference).double(), quantile))
+        self._raster = stray_raster(self.reference.cpu(), self.threshold) if raster and reference.shape[1] == 2 else None
+
+    def strays(self, samples: torch.Tensor) -> torch.Tensor:
+        """Which samples are strays: (N, D) → (N,) bool."""
+        if self._raster is None:
+            return nearest_distances(samples, self.reference) > self.threshold
+        samples = samples.float().cpu()
+        found = self._raster.lookup(samples)
+        open_ = found == UNDECIDED
+        found[open_] = (nearest_distances(samples[open_], self.reference.cpu()) > self.threshold).long()
+        return found.bool()
 
     def share(self, samples: torch.Tensor) -> float:
-        return (nearest_distances(samples, self.reference) > self.threshold).double().mean().item()
+        return self.strays(samples).double().mean().item()
 
 
 def stray_share(samples: torch.Tensor, fresh_sets: Sequence[torch.Tensor], quantile: float = 0.99) -> float:
