@@ -232,6 +232,7 @@ def _serve_jobs(connection, stop, ready, counter, slot: int, cores: int) -> None
             return
         if isinstance(job, tuple) and job[0] == "preload":
             _preload(served, job[1])
+            _prepare_meters(served)
             ready.set()
             continue
         connection.send(("taken",))
@@ -269,16 +270,32 @@ def _run_job(job: Job, loaded: dict, connection, mailbox, share) -> None:
 
 
 def _preload(loaded: dict, models: list[tuple[str, str]]) -> None:
-    """Load each (name, folder), run two DDIM steps on it and build its quality meter's references, so a
-    first run finds it warm; a model that fails here is left for its run to report."""
+    """Load each (name, folder) and run two DDIM steps on it, so a first run finds it warm; a model that
+    fails here is left for its run to report."""
     for name, folder in models:
         try:
             served = _served_model(loaded, name, folder)
             for _step in served.pipeline.trajectory(2, sampler="ddim", steps=2, seed=0):
                 pass
-            prepare_meter(served.info)
         except Exception:  # noqa: BLE001 - its run will load it again and say what is wrong
             continue
+
+
+def _prepare_meters(loaded: dict) -> None:
+    """Build the quality meter's references for each loaded model (2D data: about 0.1 s a data set)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    # Many small steps: on two threads each, two workers preparing at once slowed each other 5-30 times.
+    torch.set_num_threads(1)
+    try:
+        for served in list(loaded.values()):
+            try:
+                prepare_meter(served.info)
+            except Exception:  # noqa: BLE001 - its run's meter builds them again, or reports what is wrong
+                continue
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _served_model(loaded: dict, name: str, folder: str):
