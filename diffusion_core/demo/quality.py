@@ -34,7 +34,7 @@ FRESH_SEEDS = tuple(30_000 + k for k in range(3))
 QUALITY_DIRECTIONS = 32
 REFERENCE_POINTS = 1000
 REFERENCE_SEED = 40_000
-STRAY_POINTS = 2000  # reference and calibration sets of the stray share: ~10 ms for 2000 samples
+STRAY_POINTS = 2000  # reference and calibration sets of the stray share (a raster makes it ~1 ms a run)
 
 
 @functools.lru_cache(maxsize=8)  # up to 3 × 32 × 5000 sorted float64 values each: ≤ 31 MB in all
@@ -72,8 +72,9 @@ def points_quality(info: ModelInfo, label_index: int | None, samples: np.ndarray
     """Sliced-Wasserstein ratio to fresh data of the requested class (≈1 is perfect), the stray share
     (fresh data: 1%) and class conformity.
 
-    A quick meter (3 fresh sets, 32 directions, 1000 reference points: a few milliseconds once
-    the fresh sets for this class and size are projected), coarser than `diffusion_core.evaluation`'s.
+    A quick meter (3 fresh sets, 32 directions, 1000 reference points: 2-3 ms on one thread once
+    the fresh sets for this class and size are projected and the rasters built, see `prepare_meter`),
+    coarser than `diffusion_core.evaluation`'s.
     """
     if not is_point_set(info.dataset) or len(samples) < 16:
         return None
