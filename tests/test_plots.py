@@ -87,12 +87,25 @@ def test_points_figure_is_a_valid_plotly_figure_with_data_and_samples():
     data, labels = rng.normal(size=(300, 2)), rng.integers(0, 2, 300)
     samples = rng.normal(size=(120, 2))
     figure = plots.points_figure(samples, data, labels, ("a", "b"), 3.2, "title")
-    validated = go.Figure(figure.to_dict())  # validates every property; raises if one is invalid
+    validated = go.Figure(figure)  # validates every property; raises if one is invalid
     names = [trace.name for trace in validated.data]
     assert names == ["data: a", "data: b", "samples"]
     assert np.allclose(values(validated.data[2].x), samples[:, 0])
+    assert np.allclose(values(validated.data[0].y), data[labels == 0, 1])
     assert sum(len(values(trace.x)) for trace in validated.data[:2]) == 300
     assert list(validated.layout.xaxis.range) == [-3.2, 3.2]
+
+
+def test_plot_value_serializes_the_figure_as_plotly_itself_would():
+    rng = np.random.default_rng(3)
+    data, labels = rng.normal(size=(50, 2)).astype(np.float32), rng.integers(0, 3, 50)
+    samples = rng.normal(size=(40, 2)).astype(np.float32)
+    figure = plots.points_figure(samples, data, labels, ("a", "b", "c"), 2.0, "title")
+    value = plots.plot_value(figure)
+    sent, reference = json.loads(value.plot), json.loads(go.Figure(figure).to_json())
+    assert value.type == "plotly"
+    assert sent == reference  # the same arrays, layout and default template as a go.Figure's JSON
+    assert sent["layout"]["template"]["layout"]["colorway"]  # the template travels: the look is plotly's
 
 
 def test_points_raster_paints_each_point_where_its_coordinates_fall():

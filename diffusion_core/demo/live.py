@@ -86,7 +86,7 @@ class RunResult:
     info: ModelInfo
     samples: np.ndarray
     message: str
-    figure: object | None  # plotly figure for 2D models
+    figure: object | None  # gr.Plot's value (plots.plot_value) for 2D models
     grid: np.ndarray | None  # uint8 grey image grid for image models
     summary: dict
     keyframes: int
@@ -198,14 +198,15 @@ class _Counts:
 
 
 def _final_picture(request: SampleRequest, served: ServedModel, samples: np.ndarray) -> tuple[object, object]:
-    """(plotly figure, None) for a 2D run, (None, enlarged grey grid) for an image run."""
+    """(gr.Plot's value, None) for a 2D run, (None, enlarged grey grid) for an image run."""
     if served.info.kind != "points":
         return None, plots.enlarged(image_grid(samples), FINAL_GRID_PIXELS)
     title = f"{request.model} · {request.setting()} · {request.class_name}"
     picture = served.picture
     data = picture.data if picture is not None else np.zeros((0, 2), np.float32)
     labels = picture.labels if picture is not None else np.zeros(0, np.int64)
-    return plots.points_figure(samples, data, labels, served.info.class_names, served.view_limit, title), None
+    figure = plots.points_figure(samples, data, labels, served.info.class_names, served.view_limit, title)
+    return plots.plot_value(figure), None
 
 
 def _result(

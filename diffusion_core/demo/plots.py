@@ -3,15 +3,19 @@
 Three outputs for three jobs:
 - `points_frame` / `images_frame`: a small JSON frame (int16 or uint8 pixels, base64)
   that the app's live canvas paints in the browser, so streaming costs ~10 KB a frame;
-- `points_figure`: the interactive plotly figure of a finished 2D run;
+- `points_figure`: the interactive plotly figure of a finished 2D run, as a plain dict
+  that `plot_value` serializes once for gr.Plot;
 - `points_raster` / `image_grid`: RGB / grey arrays that become GIF frames.
 Points are drawn in model (training) coordinates on fixed square axes [-limit, limit]².
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
-import plotly.graph_objects as go
+import plotly.io as pio
+from gradio.components.plot import PlotData
 from PIL import Image, ImageDraw
 
 from ..evaluation.pictures import image_grid
@@ -130,13 +134,20 @@ def points_figure(
     class_names: tuple[str, ...],
     limit: float,
     title: str,
-) -> go.Figure:
-    """The interactive picture of a finished 2D run: samples (N, 2) over the faint data (M, 2), in WebGL."""
+) -> dict:
+    """The interactive picture of a finished 2D run: samples (N, 2) over the faint data (M, 2), in WebGL.
+
+    A plotly figure as a plain dict, ready for JSON: its arrays are typed arrays and its
+    layout carries plotly's default template, as `go.Figure(...).to_dict()` would give.
+    Building a go.Figure costs ~5 ms of the server's time for every run (its template and
+    then its data are deep-copied), for nothing the page needs; tests/test_plots.py
+    validates this dict against plotly's schema instead.
+    """
     traces = [
         {
             "type": "scattergl",
-            "x": data[labels == k, 0],
-            "y": data[labels == k, 1],
+            "x": typed_array(data[labels == k, 0]),
+            "y": typed_array(data[labels == k, 1]),
             "mode": "markers",
             "name": f"data: {name}",
             "marker": {"size": 4, "color": CLASS_COLORS[k % len(CLASS_COLORS)], "opacity": 0.25},
@@ -147,8 +158,8 @@ def points_figure(
     traces.append(
         {
             "type": "scattergl",
-            "x": samples[:, 0],
-            "y": samples[:, 1],
+            "x": typed_array(samples[:, 0]),
+            "y": typed_array(samples[:, 1]),
             "mode": "markers",
             "name": "samples",
             "marker": {"size": 4, "color": SAMPLE_COLOR, "opacity": 0.8},
@@ -163,10 +174,25 @@ def points_figure(
         "legend": {"orientation": "h", "y": -0.08},
         "plot_bgcolor": PAPER, "paper_bgcolor": PAPER,
         "height": 520,
+        "template": default_template(),
     }
-    # Plotly's per-property validation costs ~50 ms for this figure; the dict above is
-    # checked once against the schema in tests/test_plots.py instead.
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    return {"data": traces, "layout": layout}
+
+
+def typed_array(values: np.ndarray) -> dict:
+    """Floats as plotly.js reads them without parsing text: float32 bytes in base64."""
+    return {"dtype": "f4", "bdata": b64(np.asarray(values, dtype="<f4"))}
+
+
+@cache
+def default_template() -> dict:
+    """Plotly's default template as a dict (what a go.Figure copies into every layout), built once."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def plot_value(figure: dict) -> PlotData:
+    """A figure dict (JSON-ready, as `points_figure` makes) as gr.Plot's value: serialized here, once."""
+    return PlotData(type="plotly", plot=pio.to_json(figure, validate=False))
 
 
 def _hex_rgb(color: str) -> np.ndarray:

@@ -34,7 +34,7 @@ FRESH_SEEDS = tuple(30_000 + k for k in range(3))
 QUALITY_DIRECTIONS = 32
 REFERENCE_POINTS = 1000
 REFERENCE_SEED = 40_000
-STRAY_POINTS = 2000  # reference and calibration sets of the stray share (a raster makes it ~1 ms a run)
+STRAY_POINTS = 2000  # reference and calibration sets of the stray share (a raster makes it 1-3 ms a run)
 
 
 @functools.lru_cache(maxsize=8)  # up to 3 × 32 × 5000 sorted float64 values each: ≤ 31 MB in all

@@ -174,7 +174,7 @@ class StrayReference:
 
     def __init__(self, reference: torch.Tensor, calibration: torch.Tensor, quantile: float = 0.99, raster: bool = False):
         """raster: for a 2D reference that scores many sample sets, build `raster.stray_raster` once
-        (about as long as scoring a few sets the slow way) so that most points are a lookup."""
+        (it costs about as much as scoring 5 to 10 sets the slow way) so that most points are a lookup."""
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
         self.reference = reference.float()
