@@ -302,7 +302,7 @@ def test_the_gif_carries_the_field_when_it_was_shown(cache, tmp_path):
         target = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)])
         with Image.open(path) as gif:
             gif.seek(gif.n_frames // 2)
-            rgb = np.asarray(gif.convert("RGB")).astype(int)[22:]  # below the caption's dark text
+            rgb = np.asarray(gif.convert("RGB")).astype(int)[:-plots.CAPTION_PIXELS]  # above the caption's dark text
         return int((np.abs(rgb - target).max(axis=-1) < 24).sum())
 
     gifs = {mode: live.trajectory_gif(cache, run(cache, steps=6, num_samples=50, seed=4, field=mode)[-1].run,

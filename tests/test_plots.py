@@ -115,9 +115,12 @@ def test_points_raster_paints_each_point_where_its_coordinates_fall():
     assert sorted(map(tuple, painted)) == [(0, 0), (50, 50)]  # the third point lies outside the view
 
 
-def test_captioned_adds_a_strip_above_the_picture():
-    image = plots.captioned(np.zeros((10, 12), np.uint8), "step 1")
-    assert image.size == (12, 10 + 22) and image.mode == "RGB"
+def test_captioned_adds_a_strip_with_the_caption_below_the_picture():
+    image = np.asarray(plots.captioned(np.zeros((10, 40), np.uint8), "step 1"))
+    assert image.shape == (10 + plots.CAPTION_PIXELS, 40, 3)
+    assert (image[:10] == 0).all()  # the picture, untouched, on top (Gradio's label covers the top edge)
+    strip = image[10:]
+    assert (strip == 255).mean() > 0.5 and (strip < 128).any()  # white, with the caption's dark text
 
 
 def test_enlarged_repeats_pixels_by_the_largest_whole_factor_that_fits():

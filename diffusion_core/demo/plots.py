@@ -31,6 +31,7 @@ SAMPLE_COLOR = "#1f4e9c"
 PAPER = "rgba(0,0,0,0)"
 GUESS_COLOR = "#c0143c"  # the model's guess x̂0, as the live canvas draws it
 MIN_LIMIT = 3.2
+CAPTION_PIXELS = 22  # the strip under a GIF frame or a comparison panel that says what it shows
 
 
 def axis_limit(data: np.ndarray) -> float:
@@ -271,9 +272,10 @@ def arrows_raster(backdrop: np.ndarray, fields: dict, grid: int = GRID_SIZE) -> 
 
 
 def captioned(picture: np.ndarray, caption: str) -> Image.Image:
-    """An RGB (or grey) array with a caption strip on top."""
+    """An RGB (or grey) array with a caption strip below it: Gradio lays an image's label and
+    buttons over its top edge, where they hid a caption on top."""
     image = Image.fromarray(picture).convert("RGB")
-    framed = Image.new("RGB", (image.width, image.height + 22), "white")
-    framed.paste(image, (0, 22))
-    ImageDraw.Draw(framed).text((6, 5), caption, fill=(30, 30, 30))
+    framed = Image.new("RGB", (image.width, image.height + CAPTION_PIXELS), "white")
+    framed.paste(image, (0, 0))
+    ImageDraw.Draw(framed).text((6, image.height + 5), caption, fill=(30, 30, 30))
     return framed
