@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from app_standins import standin_cache
 
+from diffusion_core.demo import plots
 from diffusion_core.demo.compare import CompareProgress, compare, compare_steps
 from diffusion_core.demo.handlers import Handlers
 from diffusion_core.demo.requests import validate_request
@@ -43,8 +44,9 @@ def test_different_samplers_differ_and_each_side_reports_its_settings_time_and_q
     assert summary["mean_distance_between_paired_samples"] > 1e-3
     repeat, again = compare(cache, side(cache, steps=10), side(cache, steps=10))
     assert again["mean_distance_between_paired_samples"] == 0.0
-    panel = (repeat.shape[1] - 12) // 2  # two panels 12 px apart, each under a 22 px caption with its time
-    assert np.array_equal(repeat[22:, :panel], repeat[22:, panel + 12 :])
+    panel = (repeat.shape[1] - 12) // 2  # two panels 12 px apart, each above a caption with its time
+    pictures = repeat[: -plots.CAPTION_PIXELS]
+    assert np.array_equal(pictures[:, :panel], pictures[:, panel + 12 :])
 
 
 def test_images_compare_as_grids_and_sides_must_share_model_class_count_and_seed(cache):
