@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from diffusion_core.demo.threads import CoreShare, available_cores
+from diffusion_core.demo.threads import CoreShare, available_cores, shared_counter
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +121,15 @@ def test_a_process_whose_run_just_ended_counts_as_busy_for_linger_s():
         assert threads == 2
     counter.clear(1)
     assert server.runs == 0 and server.busy() == 0
+
+
+def test_worker_slots_are_claimed_once_each_so_two_pools_on_one_counter_never_share_one():
+    counter = shared_counter(4)
+    counter.add(2, 1, 0.0)  # a stale count from an earlier process in slot 2
+    first = [counter.claim(), counter.claim()]
+    second = [counter.claim(), counter.claim()]
+    assert first == [1, 2] and second == [3, None]  # slot 0 is the server's; none is handed out twice
+    assert counter.runs[2] == 0  # a claimed slot starts with no runs
+    counter.add(3, 1, 0.0)
+    counter.release(3)
+    assert counter.runs[3] == 0 and counter.claim() == 3  # released: cleared, and free again

@@ -26,6 +26,13 @@ def cache():
     return cache
 
 
+REPLACED: list = []
+
+
+def live_pool_workers() -> list:
+    return [worker for pool in REPLACED for worker in pool.workers]
+
+
 @pytest.fixture(scope="module")
 def pool(cache):
     """A pool of its own for this module, standing in for the app's (live.WORKERS)."""
@@ -34,6 +41,7 @@ def pool(cache):
     for worker in workers.workers:  # until a worker has loaded its models, runs stay in the server
         assert worker.ready.wait(timeout=120)
     previous, live.WORKERS = live.WORKERS, workers
+    REPLACED[:] = [previous]  # the app's pool, still running when an app test in this process started it
     yield workers
     live.WORKERS = previous
 
@@ -104,22 +112,30 @@ def test_stop_reaches_the_worker_and_frees_it_for_the_next_run(cache, pool):
     assert result.samples.shape == (500, 2)
 
 
+def settled(timeout=10.0) -> bool:
+    """Whether every run counted in SHARE has ended within `timeout` s (a stopped run ends its count
+    once its worker or thread sees the stop, after the stream is closed)."""
+    deadline = time.time() + timeout
+    while SHARE.runs and time.time() < deadline:
+        time.sleep(0.02)
+    return SHARE.runs == 0
+
+
 def test_the_runs_in_workers_count_in_the_servers_core_share(cache, pool):
-    assert all_idle(pool) and SHARE.runs == 0  # a stopped run before has ended its count
+    assert all_idle(pool)
+    assert settled(), f"runs still counted per slot: {list(SHARE.counter.runs)}"  # a stopped run before has ended
+    assert {worker.slot for worker in pool.workers}.isdisjoint({worker.slot for worker in live_pool_workers()})
     stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)
     try:
         assert SHARE.runs == 1  # counted by the worker, seen by the server
     finally:
         stream.close()
-    deadline = time.time() + 5
-    while SHARE.runs and time.time() < deadline:
-        time.sleep(0.02)
-    assert SHARE.runs == 0
+    assert settled(5), f"runs still counted per slot: {list(SHARE.counter.runs)}"
 
 
 def test_a_worker_that_dies_mid_run_fails_that_run_clearly_and_the_next_one_runs(cache, pool):
-    assert all_idle(pool)  # the runs before have handed their workers back
+    assert all_idle(pool) and settled()  # the runs before have handed their workers back and ended their counts
     stream = live.run_sample(request(cache, sampler="ddpm", steps=1000, num_samples=2000), cache)
     next(stream)
     assert pool._idle.qsize() == len(pool.workers) - 1  # this run is in a worker

@@ -40,6 +40,22 @@ class RunCounter:
         context = multiprocessing.get_context("spawn")
         self.runs = context.Array("i", processes, lock=False)
         self.ended = context.Array("d", processes, lock=False)  # time.monotonic(): the same clock in every process
+        self._claimed = {0}  # slot 0 is the server's; the others go to worker pools (`claim`), in the server
+
+    def claim(self) -> int | None:
+        """A free worker slot, now this caller's (None when all are taken). Two pools on one counter
+        then never share a slot: each slot has one writer, and clearing a dead worker's slot clears
+        no other worker's count."""
+        free = next((slot for slot in range(len(self.runs)) if slot not in self._claimed), None)
+        if free is not None:
+            self._claimed.add(free)
+            self.clear(free)  # a fresh process in it: no runs yet
+        return free
+
+    def release(self, slot: int) -> None:
+        """Give back a slot whose process has ended (its count cleared)."""
+        self.clear(slot)
+        self._claimed.discard(slot)
 
     def __len__(self) -> int:
         return len(self.runs)

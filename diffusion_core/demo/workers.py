@@ -95,7 +95,10 @@ class SamplerWorkers:
             self._started = True
             atexit.register(self.close)
             context = multiprocessing.get_context("spawn")
-            for slot in range(1, min(processes, len(self.counter) - 1) + 1):  # slot 0 is the server's
+            for _ in range(processes):
+                slot = self.counter.claim()  # its own slot, even beside another pool on the same counter
+                if slot is None:
+                    break
                 worker = _Worker(context, self.counter, slot, self.cores)
                 worker.connection.send(("preload", list(preload)))
                 self.workers.append(worker)
@@ -123,6 +126,8 @@ class SamplerWorkers:
             worker.connection.close()
         for worker in self.workers:
             worker.process.join(timeout=2)
+            if not worker.process.is_alive():  # one still finishing a run keeps its slot, and its count
+                self.counter.release(worker.slot)
 
     def submit(self, job: Job, mailbox) -> bool:
         """Run `job` on an idle worker, its frames, keyframes and end landing in `mailbox`; False when no
